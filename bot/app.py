@@ -1,0 +1,145 @@
+"""The composition root: builds the PTB `Application` that `python -m bot`, the tests,
+the playground and the benchmarks all run. The only core module that knows Telegram.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from telegram import (
+    BotCommand,
+    BotCommandScopeAllGroupChats,
+    BotCommandScopeAllPrivateChats,
+    LinkPreviewOptions,
+)
+from telegram.constants import ParseMode
+from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, BaseRateLimiter, Defaults
+from telegram.request import BaseRequest
+
+import content
+import handlers
+from bot.clock import Clock, SystemClock
+from bot.core import Core
+from bot.crypto import Cipher
+from bot.db import Database
+from bot.services import Services
+from bot.settings import Settings
+from handlers.common import flush
+
+log = logging.getLogger(__name__)
+
+PRIVATE_COMMANDS = [
+    ("start", "Welcome and your invite link"),
+    ("status", "Your pairing and schedule"),
+    ("checkin", "Open this week's check-in now"),
+    ("settings", "Time zone, day, time, pause, reminders"),
+    ("conflict", "A calm, turn-by-turn talk"),
+    ("promise", "Make a small promise"),
+    ("promises", "Your promises"),
+    ("thanks", "Send an appreciation"),
+    ("summary", "The latest weekly summary"),
+    ("history", "Past weeks"),
+    ("export", "Download what you wrote"),
+    ("deletedata", "Erase your data"),
+    ("privacy", "What is stored and why"),
+    ("unpair", "End the pairing"),
+    ("help", "Every command"),
+]
+GROUP_COMMANDS = [
+    ("pair", "Pair this group"),
+    ("status", "Your pairing and schedule"),
+    ("checkin", "Open this week's check-in now"),
+    ("conflict", "A calm, turn-by-turn talk"),
+    ("promise", "Make a small promise"),
+    ("summary", "The latest weekly summary"),
+    ("privacy", "What is stored and why"),
+    ("help", "Every command"),
+]
+
+
+def build_application(
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    request: BaseRequest | None = None,
+    rate_limiter: BaseRateLimiter[Any] | None = None,
+    start_jobs: bool = True,
+) -> Application:
+    """Build the bot. `request` swaps the HTTP layer (the fake Bot API in tests)."""
+    if settings.telegram_bot_token is None:
+        raise ValueError("TELEGRAM_BOT_TOKEN is not set")
+    clock = clock or SystemClock()
+    builder = (
+        ApplicationBuilder()
+        .token(settings.telegram_bot_token.get_secret_value())
+        .base_url(settings.telegram_base_url)
+        .base_file_url(settings.telegram_base_file_url)
+        .defaults(
+            Defaults(
+                parse_mode=ParseMode.HTML, link_preview_options=LinkPreviewOptions(is_disabled=True)
+            )
+        )
+        .rate_limiter(rate_limiter or AIORateLimiter(max_retries=5))
+        .post_init(_post_init)
+        .post_shutdown(_post_shutdown)
+    )
+    if request is not None:
+        builder = builder.request(request).get_updates_request(request)
+    app = builder.build()
+    app.bot_data["settings"] = settings
+    app.bot_data["clock"] = clock
+    app.bot_data["start_jobs"] = start_jobs
+    handlers.register(app)
+    return app
+
+
+async def _post_init(app: Application) -> None:
+    """Open storage, build the core, set the command menus, resume owed sends."""
+    settings: Settings = app.bot_data["settings"]
+    db = Database(settings.database_path)
+    await db.open()
+    cipher = Cipher.from_settings(
+        settings.data_encryption_key.get_secret_value() if settings.data_encryption_key else None,
+        settings.key_file,
+        settings.database_path,
+    )
+    core = Core(
+        db=db,
+        clock=app.bot_data["clock"],
+        content=content.load(),
+        cipher=cipher,
+        settings=settings,
+        bot_username=app.bot.username,
+    )
+    services = Services(core)
+    app.bot_data["services"] = services
+    await app.bot.set_my_commands(
+        [BotCommand(c, d) for c, d in PRIVATE_COMMANDS], scope=BotCommandScopeAllPrivateChats()
+    )
+    await app.bot.set_my_commands(
+        [BotCommand(c, d) for c, d in GROUP_COMMANDS], scope=BotCommandScopeAllGroupChats()
+    )
+    await flush(app.bot, services)
+    if app.bot_data["start_jobs"] and app.job_queue is not None:
+        app.job_queue.run_repeating(
+            _tick, interval=settings.sweep_interval_seconds, first=1, name="sweep"
+        )
+
+
+async def _tick(context: Any) -> None:
+    """The periodic sweep: everything due in the database, then owed messages."""
+    await tick(context.application)
+
+
+async def tick(app: Application) -> None:
+    """One sweep; the playground and tests call it directly after moving the clock."""
+    services: Services = app.bot_data["services"]
+    await services.forget_old_updates()
+    await flush(app.bot, services)
+
+
+async def _post_shutdown(app: Application) -> None:
+    services: Services | None = app.bot_data.get("services")
+    if services is not None:
+        await services.core.db.close()

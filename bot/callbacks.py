@@ -1,0 +1,37 @@
+"""Callback data: `prefix:arg:arg`, never more than Telegram's 64 bytes.
+
+Callback data comes from the client and can be forged, so whatever it names is
+re-checked against the presser on every press by the core.
+"""
+
+from __future__ import annotations
+
+MAX_BYTES = 64
+
+
+class CallbackTooLong(ValueError):
+    pass
+
+
+def cb(*parts: object) -> str:
+    """Join parts into callback data; refuse anything Telegram would reject."""
+    data = ":".join(str(p) for p in parts)
+    for part in parts:
+        if ":" in str(part):
+            raise ValueError(f"callback part may not contain ':': {part!r}")
+    size = len(data.encode("utf-8"))
+    if not 1 <= size <= MAX_BYTES:
+        raise CallbackTooLong(f"callback data is {size} bytes, limit is {MAX_BYTES}: {data!r}")
+    return data
+
+
+def parse(data: str) -> list[str]:
+    return data.split(":")
+
+
+def int_arg(parts: list[str], index: int) -> int | None:
+    """The int at `index`, or None when missing or malformed (a forged press)."""
+    try:
+        return int(parts[index])
+    except (IndexError, ValueError):
+        return None

@@ -1,0 +1,193 @@
+"""The core's shared services and the small repository every feature uses."""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass
+from typing import Protocol
+
+import aiosqlite
+
+from bot.clock import Clock
+from bot.crypto import Cipher
+from bot.db import Database
+from bot.messages import Msg
+from bot.settings import Settings
+from content import Content
+
+
+class Safe(str):
+    """Text already in Telegram HTML (built by the core from escaped parts)."""
+
+    __slots__ = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """Who sent an update, and from where (built by the edge from the update)."""
+
+    user_id: int
+    first_name: str
+    chat_id: int
+    private: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Couple:
+    id: int
+    user_a: int
+    user_b: int
+    group_chat_id: int | None
+    stage: str
+    timezone: str | None
+    weekday: int
+    local_time: str
+    next_due_at: int | None
+    paused_until: int | None
+    reminders: bool
+    reveal_to: str
+
+    def partner_of(self, user_id: int) -> int:
+        return self.user_b if user_id == self.user_a else self.user_a
+
+    def has(self, user_id: int) -> bool:
+        return user_id in (self.user_a, self.user_b)
+
+    @property
+    def users(self) -> tuple[int, int]:
+        return (self.user_a, self.user_b)
+
+    @property
+    def reveal_chats(self) -> tuple[int, ...]:
+        """Where shared moments go: the group if linked and wanted, else both private chats."""
+        if self.group_chat_id is not None and self.reveal_to == "group":
+            return (self.group_chat_id,)
+        return self.users
+
+
+COUPLE_COLUMNS = (
+    "id, user_a, user_b, group_chat_id, stage, timezone, weekday, local_time, "
+    "next_due_at, paused_until, reminders, reveal_to"
+)
+
+
+def couple_from_row(row: aiosqlite.Row) -> Couple:
+    return Couple(
+        id=row["id"],
+        user_a=row["user_a"],
+        user_b=row["user_b"],
+        group_chat_id=row["group_chat_id"],
+        stage=row["stage"],
+        timezone=row["timezone"],
+        weekday=row["weekday"],
+        local_time=row["local_time"],
+        next_due_at=row["next_due_at"],
+        paused_until=row["paused_until"],
+        reminders=bool(row["reminders"]),
+        reveal_to=row["reveal_to"],
+    )
+
+
+class ChatInspector(Protocol):
+    """What the core may ask Telegram about a group; the edge implements it."""
+
+    async def is_member(self, chat_id: int, user_id: int) -> bool: ...
+
+    async def member_count(self, chat_id: int) -> int: ...
+
+
+@dataclass
+class Core:
+    db: Database
+    clock: Clock
+    content: Content
+    cipher: Cipher
+    settings: Settings
+    bot_username: str = "TrellisBot"
+
+    def now(self) -> int:
+        return int(self.clock.now().timestamp())
+
+    def t(self, key: str, /, **values: object) -> str:
+        """A content string with every value HTML-escaped (names and text come from users)."""
+        return self.content.t(
+            key, **{k: v if isinstance(v, Safe) else html.escape(str(v)) for k, v in values.items()}
+        )
+
+    # -- users ---------------------------------------------------------------
+
+    async def touch_user(self, conn: aiosqlite.Connection, actor: Actor) -> None:
+        """Create or refresh the user; a private message proves the private chat exists."""
+        await conn.execute(
+            "INSERT INTO users (id, first_name, private_chat, created_at) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT(id) DO UPDATE SET first_name = excluded.first_name, "
+            "private_chat = MAX(users.private_chat, excluded.private_chat), "
+            "reachable = CASE WHEN excluded.private_chat = 1 THEN 1 ELSE users.reachable END",
+            (actor.user_id, actor.first_name[:64], int(actor.private), self.now()),
+        )
+
+    async def first_name(self, conn: aiosqlite.Connection, user_id: int) -> str:
+        async with conn.execute("SELECT first_name FROM users WHERE id = ?", (user_id,)) as cur:
+            row = await cur.fetchone()
+        return row["first_name"] if row else "your partner"
+
+    async def set_awaiting(
+        self, conn: aiosqlite.Connection, user_id: int, what: str | None
+    ) -> None:
+        await conn.execute("UPDATE users SET awaiting = ? WHERE id = ?", (what, user_id))
+
+    async def awaiting(self, conn: aiosqlite.Connection, user_id: int) -> str | None:
+        async with conn.execute("SELECT awaiting FROM users WHERE id = ?", (user_id,)) as cur:
+            row = await cur.fetchone()
+        return row["awaiting"] if row else None
+
+    # -- couples -------------------------------------------------------------
+
+    async def couple_of(self, conn: aiosqlite.Connection, user_id: int) -> Couple | None:
+        async with conn.execute(
+            f"SELECT {COUPLE_COLUMNS} FROM couples JOIN members ON members.couple_id = couples.id "
+            "WHERE members.user_id = ?",
+            (user_id,),
+        ) as cur:
+            row = await cur.fetchone()
+        return couple_from_row(row) if row else None
+
+    async def couple_by_id(self, conn: aiosqlite.Connection, couple_id: int) -> Couple | None:
+        async with conn.execute(
+            f"SELECT {COUPLE_COLUMNS} FROM couples WHERE id = ? AND stage != 'dissolved'",
+            (couple_id,),
+        ) as cur:
+            row = await cur.fetchone()
+        return couple_from_row(row) if row else None
+
+    async def couple_by_group(self, conn: aiosqlite.Connection, chat_id: int) -> Couple | None:
+        async with conn.execute(
+            f"SELECT {COUPLE_COLUMNS} FROM couples "
+            "WHERE group_chat_id = ? AND stage != 'dissolved'",
+            (chat_id,),
+        ) as cur:
+            row = await cur.fetchone()
+        return couple_from_row(row) if row else None
+
+    # -- outbox --------------------------------------------------------------
+
+    async def queue(
+        self, conn: aiosqlite.Connection, msg: Msg, key: str | None = None
+    ) -> int | None:
+        """Owe `msg` to its chat, in the caller's transaction. A known `key` is a no-op."""
+        cur = await conn.execute(
+            "INSERT INTO outbox (key, chat_id, body, created_at) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT(key) DO NOTHING",
+            (key, msg.chat_id, self.cipher.encrypt(msg.to_json()), self.now()),
+        )
+        return cur.lastrowid if cur.rowcount == 1 else None
+
+    async def queue_all(
+        self, conn: aiosqlite.Connection, msgs: list[Msg], key: str | None = None
+    ) -> list[int]:
+        ids = []
+        for n, msg in enumerate(msgs):
+            new = await self.queue(conn, msg, None if key is None else f"{key}#{n}")
+            if new is not None:
+                ids.append(new)
+        return ids

@@ -1,0 +1,88 @@
+"""The outbox: messages owed to chats, written with the state change that owes them.
+
+The edge calls `claim` for the ids an operation produced, sends, then `done` or
+`failed`. `pending` finds what a crash or a failure left unsent. A claim older
+than `STALE_CLAIM` seconds is treated as lost and may be claimed again, so a
+send is at least once; a row is sent by one claimer at a time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bot.core import Core
+from bot.messages import Msg
+
+STALE_CLAIM = 120
+MAX_ATTEMPTS = 8
+
+
+@dataclass(frozen=True, slots=True)
+class Owed:
+    id: int
+    msg: Msg
+    attempts: int
+
+
+class Outbox:
+    def __init__(self, core: Core) -> None:
+        self.core = core
+
+    async def claim(self, ids: list[int] | None = None, limit: int = 500) -> list[Owed]:
+        """Claim unsent rows (the given ids, or the oldest pending ones), in id order."""
+        now = self.core.now()
+        async with self.core.db.tx() as conn:
+            where = "sent_at IS NULL AND failed IS NULL AND (claimed_at IS NULL OR claimed_at < ?)"
+            params: list[object] = [now - STALE_CLAIM]
+            if ids is not None:
+                if not ids:
+                    return []
+                where += f" AND id IN ({','.join('?' * len(ids))})"
+                params += ids
+            async with conn.execute(
+                f"SELECT id, body, attempts FROM outbox WHERE {where} ORDER BY id LIMIT ?",
+                (*params, limit),
+            ) as cur:
+                rows = await cur.fetchall()
+            await conn.executemany(
+                "UPDATE outbox SET claimed_at = ?, attempts = attempts + 1 WHERE id = ?",
+                [(now, r["id"]) for r in rows],
+            )
+        return [
+            Owed(r["id"], Msg.from_json(self.core.cipher.decrypt(r["body"])), r["attempts"] + 1)
+            for r in rows
+        ]
+
+    async def done(self, ids: list[int]) -> None:
+        if not ids:
+            return
+        async with self.core.db.tx() as conn:
+            await conn.executemany(
+                "UPDATE outbox SET sent_at = ?, body = NULL WHERE id = ?",
+                [(self.core.now(), i) for i in ids],
+            )
+
+    async def failed(self, owed: Owed, why: str, *, final: bool) -> None:
+        """Give up on a row (`final`), or release it to be retried later."""
+        async with self.core.db.tx() as conn:
+            if final or owed.attempts >= MAX_ATTEMPTS:
+                await conn.execute(
+                    "UPDATE outbox SET failed = ?, body = NULL WHERE id = ?", (why, owed.id)
+                )
+            else:
+                await conn.execute("UPDATE outbox SET claimed_at = NULL WHERE id = ?", (owed.id,))
+
+    async def pending_count(self) -> int:
+        async with (
+            self.core.db.tx() as conn,
+            conn.execute(
+                "SELECT COUNT(*) FROM outbox WHERE sent_at IS NULL AND failed IS NULL"
+            ) as cur,
+        ):
+            row = await cur.fetchone()
+        return int(row[0]) if row else 0
+
+    async def unreachable(self, chat_id: int) -> None:
+        """A private chat answered Forbidden: the user blocked the bot."""
+        async with self.core.db.tx() as conn:
+            await conn.execute("UPDATE users SET reachable = 0 WHERE id = ?", (chat_id,))

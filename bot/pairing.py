@@ -1,0 +1,720 @@
+"""Pairing and onboarding: the first journey, as a state machine in the database.
+
+States (docs/architecture.md has the diagram):
+  invite:  live -> used | replaced | expired
+  group:   no votes -> one vote -> linked (both members, nobody else) | refused (votes cleared)
+  couple:  timezone -> day -> time -> active -> dissolved
+Every transition is one transaction; every button press is re-checked against
+the presser, because callback data can be forged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from datetime import time
+
+import aiosqlite
+
+from bot import schedule
+from bot.callbacks import cb
+from bot.core import Actor, ChatInspector, Core, Couple
+from bot.messages import Button, Msg, Outcome, rows
+
+TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{22}$")
+HELLO = "hello"  # deep-link payload that only opens the private chat
+COMMON_ZONES = (
+    "Europe/London",
+    "Europe/Berlin",
+    "Europe/Moscow",
+    "America/New_York",
+    "America/Chicago",
+    "America/Los_Angeles",
+    "America/Sao_Paulo",
+    "Asia/Kolkata",
+    "Asia/Tokyo",
+    "Australia/Sydney",
+)
+TIME_CHOICES = ("08:00", "12:00", "18:00", "19:00", "20:00", "21:00")
+
+
+def token_hash(token: str) -> bytes:
+    return hashlib.sha256(token.encode()).digest()
+
+
+class Pairing:
+    def __init__(self, core: Core) -> None:
+        self.core = core
+
+    # -- links ---------------------------------------------------------------
+
+    def link(self, payload: str) -> str:
+        return f"https://t.me/{self.core.bot_username}?start={payload}"
+
+    def group_link(self, payload: str) -> str:
+        return f"https://t.me/{self.core.bot_username}?startgroup={payload}"
+
+    async def _new_invite(
+        self, conn: aiosqlite.Connection, inviter: int, kind: str, couple_id: int | None = None
+    ) -> str:
+        """A fresh single-use token; the inviter's previous live one of this kind is replaced."""
+        now = self.core.now()
+        await conn.execute(
+            "UPDATE invites SET used_at = ? WHERE inviter_id = ? AND kind = ? AND used_at IS NULL",
+            (now, inviter, kind),
+        )
+        token = secrets.token_urlsafe(16)  # 128 bits, 22 URL-safe characters
+        await conn.execute(
+            "INSERT INTO invites (token_hash, inviter_id, kind, couple_id, created_at, expires_at)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (
+                token_hash(token),
+                inviter,
+                kind,
+                couple_id,
+                now,
+                now + int(self.core.settings.invite_ttl.total_seconds()),
+            ),
+        )
+        return token
+
+    # -- /start in a private chat -------------------------------------------
+
+    async def start(self, actor: Actor, payload: str | None) -> Outcome:
+        out = Outcome()
+        async with self.core.db.tx() as conn:
+            await self.core.touch_user(conn, actor)
+            couple = await self.core.couple_of(conn, actor.user_id)
+            if payload and payload != HELLO:
+                return await self._open_invite(conn, actor, payload, couple, out)
+            if couple is None:
+                token = await self._new_invite(conn, actor.user_id, "partner")
+                link = self.link(token)
+                out.say(
+                    Msg(
+                        actor.chat_id,
+                        self.core.t(
+                            "pair.welcome",
+                            name=actor.first_name,
+                            link=link,
+                            days=self.core.settings.invite_ttl_days,
+                        ),
+                        rows([Button(self.core.t("pair.share_button"), share=link)]),
+                    )
+                )
+                return out
+            partner = await self.core.first_name(conn, couple.partner_of(actor.user_id))
+            out.say(Msg(actor.chat_id, self.core.t("pair.welcome_back", partner=partner)))
+            out.queued += await self._announce_private_started(conn, couple)
+            if couple.stage not in ("active", "dissolved") and couple.group_chat_id is None:
+                out.say(await self._onboarding_prompt(conn, couple, actor.chat_id))
+        return out
+
+    async def _invite_problem(
+        self, conn: aiosqlite.Connection, actor: Actor, token: str, couple: Couple | None
+    ) -> tuple[str | None, aiosqlite.Row | None]:
+        """Why `token` cannot pair `actor` (a strings key), or None with the invite row."""
+        if not TOKEN_RE.match(token):
+            return "invite.malformed", None
+        async with conn.execute(
+            "SELECT i.*, u.first_name AS inviter_name FROM invites i "
+            "JOIN users u ON u.id = i.inviter_id WHERE token_hash = ? AND kind = 'partner'",
+            (token_hash(token),),
+        ) as cur:
+            row = await cur.fetchone()
+        if row is None:
+            return "invite.unknown", None
+        if row["inviter_id"] == actor.user_id:
+            return "invite.self", row
+        if row["used_by"] is not None:
+            if couple is not None and couple.has(row["inviter_id"]):
+                return "invite.already_yours", row
+            return "invite.used", row
+        inviter_couple = await self.core.couple_of(conn, row["inviter_id"])
+        if inviter_couple is not None and couple is None:
+            return "invite.inviter_paired", row
+        if row["used_at"] is not None:
+            return "invite.replaced", row
+        if row["expires_at"] <= self.core.now():
+            return "invite.expired", row
+        if couple is not None:
+            return "invite.you_are_paired", row
+        return None, row
+
+    async def _open_invite(
+        self,
+        conn: aiosqlite.Connection,
+        actor: Actor,
+        token: str,
+        couple: Couple | None,
+        out: Outcome,
+    ) -> Outcome:
+        problem, row = await self._invite_problem(conn, actor, token, couple)
+        inviter = row["inviter_name"] if row else ""
+        if problem:
+            partner = ""
+            if couple is not None:
+                partner = await self.core.first_name(conn, couple.partner_of(actor.user_id))
+            return out.say(
+                Msg(actor.chat_id, self.core.t(problem, inviter=inviter, partner=partner))
+            )
+        return out.say(
+            Msg(
+                actor.chat_id,
+                self.core.t("invite.confirm", inviter=inviter, name=actor.first_name),
+                rows(
+                    [
+                        Button(self.core.t("invite.yes"), cb("inv", "ok", token)),
+                        Button(self.core.t("invite.no"), cb("inv", "no", token)),
+                    ]
+                ),
+            )
+        )
+
+    async def confirm_invite(self, actor: Actor, token: str, message_id: int | None) -> Outcome:
+        out = Outcome()
+        async with self.core.db.tx() as conn:
+            await self.core.touch_user(conn, actor)
+            couple = await self.core.couple_of(conn, actor.user_id)
+            problem, row = await self._invite_problem(conn, actor, token, couple)
+            if problem or row is None:
+                inviter = row["inviter_name"] if row else ""
+                partner = ""
+                if couple is not None:
+                    partner = await self.core.first_name(conn, couple.partner_of(actor.user_id))
+                out.toast = self.core.t("common.nothing_changed")
+                return out.say(
+                    Msg(
+                        actor.chat_id,
+                        self.core.t(problem or "invite.unknown", inviter=inviter, partner=partner),
+                    )
+                )
+            now = self.core.now()
+            await conn.execute(
+                "UPDATE invites SET used_at = ?, used_by = ? WHERE token_hash = ?",
+                (now, actor.user_id, token_hash(token)),
+            )
+            # The invitee may hold a live invite of their own: it is no longer needed.
+            await conn.execute(
+                "UPDATE invites SET used_at = ? WHERE inviter_id = ? AND used_at IS NULL",
+                (now, actor.user_id),
+            )
+            couple = await self._create_couple(conn, row["inviter_id"], actor.user_id, None)
+            inviter = row["inviter_name"]
+            out.say(
+                Msg(
+                    actor.chat_id,
+                    self.core.t("pair.done_invitee", partner=inviter),
+                    edit_message_id=message_id,
+                )
+            )
+            out.queued += await self.core.queue_all(
+                conn,
+                [
+                    Msg(couple.user_a, self.core.t("pair.done_inviter", partner=actor.first_name)),
+                    await self._onboarding_prompt(conn, couple, couple.user_a),
+                ],
+            )
+        return out
+
+    async def decline_invite(self, actor: Actor, message_id: int | None) -> Outcome:
+        out = Outcome(toast=self.core.t("common.nothing_changed"))
+        return out.say(
+            Msg(actor.chat_id, self.core.t("invite.declined"), edit_message_id=message_id)
+        )
+
+    async def _create_couple(
+        self, conn: aiosqlite.Connection, user_a: int, user_b: int, group_chat_id: int | None
+    ) -> Couple:
+        cur = await conn.execute(
+            "INSERT INTO couples (user_a, user_b, group_chat_id, timezone, created_at) "
+            "VALUES (?, ?, ?, NULL, ?)",
+            (user_a, user_b, group_chat_id, self.core.now()),
+        )
+        couple_id = cur.lastrowid
+        await conn.executemany(
+            "INSERT INTO members (user_id, couple_id) VALUES (?, ?)",
+            [(user_a, couple_id), (user_b, couple_id)],
+        )
+        await self.core.set_awaiting(conn, user_a, f"tz:{couple_id}")
+        couple = await self.core.couple_by_id(conn, int(couple_id or 0))
+        assert couple is not None
+        return couple
+
+    # -- onboarding: time zone, day, time -----------------------------------
+
+    async def _onboarding_prompt(
+        self, conn: aiosqlite.Connection, couple: Couple, chat_id: int
+    ) -> Msg:
+        c = couple.id
+        if couple.stage == "timezone":
+            zone_buttons = [
+                Button(z.split("/")[-1].replace("_", " "), cb("ob", "tz", c, z))
+                for z in COMMON_ZONES
+            ]
+            return Msg(
+                chat_id,
+                self.core.t("onboard.timezone"),
+                tuple(tuple(zone_buttons[i : i + 2]) for i in range(0, len(zone_buttons), 2)),
+            )
+        if couple.stage == "day":
+            days = [Button(d[:3], cb("ob", "day", c, n)) for n, d in enumerate(schedule.DAYS)]
+            return Msg(
+                chat_id,
+                self.core.t("onboard.day"),
+                rows(
+                    days[:4],
+                    days[4:],
+                    [Button(self.core.t("onboard.keep_default"), cb("ob", "keep", c))],
+                ),
+            )
+        times = [Button(t, cb("ob", "time", c, t.replace(":", ""))) for t in TIME_CHOICES]
+        return Msg(chat_id, self.core.t("onboard.time"), rows(times[:3], times[3:]))
+
+    async def _couple_for_press(
+        self, conn: aiosqlite.Connection, actor: Actor, couple_id: int | None
+    ) -> Couple | None:
+        if couple_id is None:
+            return None
+        couple = await self.core.couple_by_id(conn, couple_id)
+        if couple is None or not couple.has(actor.user_id):
+            return None
+        return couple
+
+    async def onboarding_press(
+        self, actor: Actor, step: str, couple_id: int | None, value: str, message_id: int | None
+    ) -> Outcome:
+        out = Outcome()
+        async with self.core.db.tx() as conn:
+            couple = await self._couple_for_press(conn, actor, couple_id)
+            if couple is None:
+                out.toast, out.alert = self.core.t("common.not_yours"), True
+                return out
+            expected = {"tz": "timezone", "day": "day", "keep": "day", "time": "time"}.get(step)
+            if expected is None or couple.stage != expected:
+                out.toast = self.core.t("onboard.stale")
+                return out
+            if step == "tz":
+                zone = schedule.valid_zone(value)
+                if zone is None:
+                    out.toast = self.core.t("common.nothing_changed")
+                    return out
+                return await self._set_zone(conn, actor, couple, zone, message_id, out)
+            if step == "keep":
+                return await self._finish(conn, actor, couple, 6, "19:00", message_id, out)
+            if step == "day":
+                try:
+                    day = int(value)
+                except ValueError:
+                    day = -1
+                if not 0 <= day <= 6:
+                    out.toast = self.core.t("common.nothing_changed")
+                    return out
+                await conn.execute(
+                    "UPDATE couples SET weekday = ?, stage = 'time' WHERE id = ?", (day, couple.id)
+                )
+                await self.core.set_awaiting(conn, actor.user_id, f"time:{couple.id}")
+                couple = await self.core.couple_by_id(conn, couple.id)
+                assert couple is not None
+                out.say(
+                    Msg(
+                        actor.chat_id,
+                        self.core.t("onboard.day_set", day=schedule.DAYS[day]),
+                        edit_message_id=message_id,
+                    )
+                )
+                out.say(await self._onboarding_prompt(conn, couple, actor.chat_id))
+                return out
+            parsed = schedule.parse_hhmm(value[:2] + ":" + value[2:]) if len(value) == 4 else None
+            if parsed is None:
+                out.toast = self.core.t("common.nothing_changed")
+                return out
+            return await self._finish(
+                conn, actor, couple, couple.weekday, f"{parsed:%H:%M}", message_id, out
+            )
+
+    async def _set_zone(
+        self,
+        conn: aiosqlite.Connection,
+        actor: Actor,
+        couple: Couple,
+        zone: str,
+        message_id: int | None,
+        out: Outcome,
+    ) -> Outcome:
+        await conn.execute(
+            "UPDATE couples SET timezone = ?, stage = 'day' WHERE id = ?", (zone, couple.id)
+        )
+        await self.core.set_awaiting(conn, actor.user_id, None)
+        updated = await self.core.couple_by_id(conn, couple.id)
+        assert updated is not None
+        out.say(
+            Msg(actor.chat_id, self.core.t("onboard.tz_set", zone=zone), edit_message_id=message_id)
+        )
+        out.say(await self._onboarding_prompt(conn, updated, actor.chat_id))
+        return out
+
+    async def _finish(
+        self,
+        conn: aiosqlite.Connection,
+        actor: Actor,
+        couple: Couple,
+        weekday: int,
+        local_time: str,
+        message_id: int | None,
+        out: Outcome,
+    ) -> Outcome:
+        tz = couple.timezone or self.core.settings.default_timezone
+        at = schedule.parse_hhmm(local_time)
+        assert at is not None
+        due = schedule.next_due(tz, weekday, at, self.core.clock.now())
+        await conn.execute(
+            "UPDATE couples SET weekday = ?, local_time = ?, stage = 'active', next_due_at = ? "
+            "WHERE id = ?",
+            (weekday, local_time, schedule.ts(due), couple.id),
+        )
+        await self.core.set_awaiting(conn, actor.user_id, None)
+        when = schedule.human(due, tz)
+        out.say(
+            Msg(actor.chat_id, self.core.t("onboard.done", when=when), edit_message_id=message_id)
+        )
+        partner = couple.partner_of(actor.user_id)
+        if actor.private:
+            out.queued += await self.core.queue_all(
+                conn,
+                [
+                    Msg(
+                        partner,
+                        self.core.t("onboard.done_partner", name=actor.first_name, when=when),
+                    )
+                ],
+            )
+        if couple.group_chat_id is None:
+            token = await self._new_invite(conn, couple.user_a, "group", couple.id)
+            offer = Msg(
+                actor.chat_id,
+                self.core.t("group.offer"),
+                rows([Button(self.core.t("group.offer_button"), url=self.group_link(token))]),
+            )
+            out.say(offer)
+        return out
+
+    async def typed_zone(
+        self, conn: aiosqlite.Connection, actor: Actor, couple_id: int, text: str, out: Outcome
+    ) -> Outcome:
+        couple = await self._couple_for_press(conn, actor, couple_id)
+        if couple is None or couple.stage != "timezone":
+            await self.core.set_awaiting(conn, actor.user_id, None)
+            return out.say(Msg(actor.chat_id, self.core.t("common.unasked")))
+        zone = schedule.valid_zone(text)
+        if zone is None:
+            return out.say(Msg(actor.chat_id, self.core.t("onboard.bad_zone", text=text[:40])))
+        return await self._set_zone(conn, actor, couple, zone, None, out)
+
+    async def typed_time(
+        self, conn: aiosqlite.Connection, actor: Actor, couple_id: int, text: str, out: Outcome
+    ) -> Outcome:
+        couple = await self._couple_for_press(conn, actor, couple_id)
+        if couple is None or couple.stage != "time":
+            await self.core.set_awaiting(conn, actor.user_id, None)
+            return out.say(Msg(actor.chat_id, self.core.t("common.unasked")))
+        parsed = schedule.parse_hhmm(text)
+        if parsed is None:
+            return out.say(Msg(actor.chat_id, self.core.t("onboard.bad_time")))
+        return await self._finish(conn, actor, couple, couple.weekday, f"{parsed:%H:%M}", None, out)
+
+    async def timezone_command(self, actor: Actor, text: str) -> Outcome:
+        """`/timezone Europe/Berlin`: works in groups, where typed replies may be invisible."""
+        out = Outcome()
+        async with self.core.db.tx() as conn:
+            await self.core.touch_user(conn, actor)
+            couple = await self.core.couple_of(conn, actor.user_id)
+            if couple is None:
+                return out.say(Msg(actor.chat_id, self.core.t("common.not_paired")))
+            zone = schedule.valid_zone(text) if text else None
+            if zone is None:
+                return out.say(Msg(actor.chat_id, self.core.t("onboard.bad_zone", text=text[:40])))
+            if couple.stage == "timezone":
+                return await self._set_zone(conn, actor, couple, zone, None, out)
+            await conn.execute("UPDATE couples SET timezone = ? WHERE id = ?", (zone, couple.id))
+            if couple.stage == "active":
+                out.say(await self.reschedule(conn, couple.id, actor.chat_id))
+            else:
+                out.say(Msg(actor.chat_id, self.core.t("onboard.tz_set", zone=zone)))
+        return out
+
+    async def reschedule(self, conn: aiosqlite.Connection, couple_id: int, chat_id: int) -> Msg:
+        """Recompute the next due moment after any schedule change and say it plainly."""
+        couple = await self.core.couple_by_id(conn, couple_id)
+        assert couple is not None
+        tz = couple.timezone or self.core.settings.default_timezone
+        at = schedule.parse_hhmm(couple.local_time)
+        assert at is not None
+        not_before = schedule.from_ts(couple.paused_until) if couple.paused_until else None
+        due = schedule.next_due(
+            tz, couple.weekday, at, self.core.clock.now(), not_before=not_before
+        )
+        await conn.execute(
+            "UPDATE couples SET next_due_at = ? WHERE id = ?", (schedule.ts(due), couple_id)
+        )
+        return Msg(chat_id, self.core.t("settings.next", when=schedule.human(due, tz)))
+
+    # -- group-first ----------------------------------------------------------
+
+    async def group_hello(self, actor: Actor) -> Outcome:
+        """The bot was added to a group, or someone sent /pair there."""
+        out = Outcome()
+        async with self.core.db.tx() as conn:
+            await self.core.touch_user(conn, actor)
+            linked = await self.core.couple_by_group(conn, actor.chat_id)
+            if linked is not None:
+                a = await self.core.first_name(conn, linked.user_a)
+                b = await self.core.first_name(conn, linked.user_b)
+                return out.say(Msg(actor.chat_id, self.core.t("group.already_linked", a=a, b=b)))
+            await conn.execute("DELETE FROM group_votes WHERE chat_id = ?", (actor.chat_id,))
+        return out.say(
+            Msg(
+                actor.chat_id,
+                self.core.t("group.hello"),
+                rows([Button(self.core.t("group.im_in"), cb("gp", "in"))]),
+            )
+        )
+
+    async def group_vote(self, actor: Actor, inspector: ChatInspector) -> Outcome:
+        """A press on "I'm in". The second distinct press runs the membership checks."""
+        out = Outcome()
+        chat = actor.chat_id
+        async with self.core.db.tx() as conn:
+            await self.core.touch_user(conn, actor)
+            linked = await self.core.couple_by_group(conn, chat)
+            if linked is not None:
+                key = "group.you_are_linked" if linked.has(actor.user_id) else "group.not_for_you"
+                out.toast, out.alert = self.core.t(key), True
+                return out
+            async with conn.execute(
+                "SELECT user_id FROM group_votes WHERE chat_id = ? ORDER BY at, rowid", (chat,)
+            ) as cur:
+                voters = [r["user_id"] for r in await cur.fetchall()]
+            if actor.user_id in voters:
+                out.toast = self.core.t("group.already_in")
+                return out
+            if len(voters) >= 2:
+                out.toast, out.alert = self.core.t("group.third_person"), True
+                return out
+            own = await self.core.couple_of(conn, actor.user_id)
+            if own is not None and (not voters or not own.has(voters[0])):
+                partner = await self.core.first_name(conn, own.partner_of(actor.user_id))
+                out.toast, out.alert = self.core.t("group.paired_elsewhere", partner=partner), True
+                return out
+            await conn.execute(
+                "INSERT INTO group_votes (chat_id, user_id, at) VALUES (?, ?, ?)",
+                (chat, actor.user_id, self.core.now()),
+            )
+            voters.append(actor.user_id)
+            if len(voters) == 1:
+                out.toast = self.core.t("group.in_waiting")
+                return out.say(Msg(chat, self.core.t("group.first_in", name=actor.first_name)))
+        return await self._link_group(chat, voters[0], voters[1], inspector, out)
+
+    async def group_start(self, actor: Actor, token: str, inspector: ChatInspector) -> Outcome:
+        """`/start <token>` in a group: the bot was added through a `?startgroup=` link."""
+        out = Outcome()
+        async with self.core.db.tx() as conn:
+            await self.core.touch_user(conn, actor)
+            row = None
+            if TOKEN_RE.match(token):
+                async with conn.execute(
+                    "SELECT couple_id FROM invites WHERE token_hash = ? AND kind = 'group' "
+                    "AND used_at IS NULL AND expires_at > ?",
+                    (token_hash(token), self.core.now()),
+                ) as cur:
+                    row = await cur.fetchone()
+            couple = await self.core.couple_by_id(conn, row["couple_id"]) if row else None
+            if couple is None or not couple.has(actor.user_id):
+                return out.say(Msg(actor.chat_id, self.core.t("group.bad_link")))
+        return await self._link_group(actor.chat_id, couple.user_a, couple.user_b, inspector, out)
+
+    async def _link_group(
+        self, chat: int, first: int, second: int, inspector: ChatInspector, out: Outcome
+    ) -> Outcome:
+        # Ask Telegram outside the transaction: never hold the database across the network.
+        members_ok = [await inspector.is_member(chat, u) for u in (first, second)]
+        count = await inspector.member_count(chat)
+        async with self.core.db.tx() as conn:
+            names = [await self.core.first_name(conn, u) for u in (first, second)]
+            problem = None
+            if not all(members_ok):
+                missing = [n for n, ok in zip(names, members_ok, strict=True) if not ok]
+                problem = self.core.t("group.partner_missing", names=" and ".join(missing))
+            elif count != 3:
+                problem = self.core.t("group.stranger", count=count)
+            couples = [await self.core.couple_of(conn, u) for u in (first, second)]
+            if problem is None:
+                for name, c in zip(names, couples, strict=True):
+                    if c is not None and not (c.has(first) and c.has(second)):
+                        problem = self.core.t("group.someone_paired_elsewhere", name=name)
+            if problem is None and await self.core.couple_by_group(conn, chat) is not None:
+                problem = self.core.t("group.not_for_you")
+            await conn.execute("DELETE FROM group_votes WHERE chat_id = ?", (chat,))
+            if problem is not None:
+                return out.say(Msg(chat, problem + "\n\n" + self.core.t("common.nothing_changed")))
+            couple = couples[0]
+            if couple is None:
+                couple = await self._create_couple(conn, first, second, chat)
+            else:
+                await conn.execute(
+                    "UPDATE couples SET group_chat_id = ? WHERE id = ?", (chat, couple.id)
+                )
+                await conn.execute(
+                    "UPDATE invites SET used_at = ? WHERE couple_id = ? AND kind = 'group' "
+                    "AND used_at IS NULL",
+                    (self.core.now(), couple.id),
+                )
+                couple = await self.core.couple_by_id(conn, couple.id)
+                assert couple is not None
+            out.say(Msg(chat, self.core.t("group.linked", a=names[0], b=names[1])))
+            waiting = await self._private_status(conn, couple)
+            if waiting is not None:
+                out.say(waiting)
+            if couple.stage != "active":
+                out.say(await self._onboarding_prompt(conn, couple, chat))
+        return out
+
+    async def _private_status(self, conn: aiosqlite.Connection, couple: Couple) -> Msg | None:
+        """In the group: who still has to open a private chat with the bot."""
+        assert couple.group_chat_id is not None
+        async with conn.execute(
+            "SELECT first_name FROM users WHERE id IN (?, ?) AND private_chat = 0 ORDER BY id",
+            couple.users,
+        ) as cur:
+            missing = [r["first_name"] for r in await cur.fetchall()]
+        if not missing:
+            return None
+        return Msg(
+            couple.group_chat_id,
+            self.core.t("group.open_private", names=" and ".join(missing)),
+            rows([Button(self.core.t("group.open_private_button"), url=self.link(HELLO))]),
+        )
+
+    async def _announce_private_started(
+        self, conn: aiosqlite.Connection, couple: Couple
+    ) -> list[int]:
+        if couple.group_chat_id is None:
+            return []
+        waiting = await self._private_status(conn, couple)
+        msg = waiting or Msg(couple.group_chat_id, self.core.t("group.all_private"))
+        return await self.core.queue_all(conn, [msg])
+
+    async def bot_left_group(self, chat_id: int) -> Outcome:
+        out = Outcome()
+        async with self.core.db.tx() as conn:
+            await conn.execute("DELETE FROM group_votes WHERE chat_id = ?", (chat_id,))
+            couple = await self.core.couple_by_group(conn, chat_id)
+            if couple is None:
+                return out
+            await conn.execute("UPDATE couples SET group_chat_id = NULL WHERE id = ?", (couple.id,))
+            out.queued += await self.core.queue_all(
+                conn, [Msg(u, self.core.t("group.removed")) for u in couple.users]
+            )
+        return out
+
+    async def set_reachable(self, user_id: int, reachable: bool) -> None:
+        async with self.core.db.tx() as conn:
+            await conn.execute(
+                "UPDATE users SET reachable = ? WHERE id = ?", (int(reachable), user_id)
+            )
+
+    # -- /status, /unpair ---------------------------------------------------
+
+    async def status(self, actor: Actor) -> Outcome:
+        out = Outcome()
+        async with self.core.db.tx() as conn:
+            await self.core.touch_user(conn, actor)
+            couple = await self.core.couple_of(conn, actor.user_id)
+            if couple is None:
+                return out.say(Msg(actor.chat_id, self.core.t("status.unpaired")))
+            partner = await self.core.first_name(conn, couple.partner_of(actor.user_id))
+            tz = couple.timezone or self.core.t("status.not_set")
+            if couple.next_due_at:
+                nxt = schedule.human(
+                    schedule.from_ts(couple.next_due_at),
+                    couple.timezone or self.core.settings.default_timezone,
+                )
+            else:
+                nxt = self.core.t("status.not_scheduled")
+            group = self.core.t("status.group_yes" if couple.group_chat_id else "status.group_no")
+            at = schedule.parse_hhmm(couple.local_time) or time(19)
+            out.say(
+                Msg(
+                    actor.chat_id,
+                    self.core.t(
+                        "status.paired",
+                        partner=partner,
+                        group=group,
+                        tz=tz,
+                        day=schedule.DAYS[couple.weekday],
+                        time=f"{at:%H:%M}",
+                        next=nxt,
+                        reminders=self.core.t("status.on" if couple.reminders else "status.off"),
+                    ),
+                )
+            )
+        return out
+
+    async def unpair_ask(self, actor: Actor) -> Outcome:
+        out = Outcome()
+        async with self.core.db.tx() as conn:
+            couple = await self.core.couple_of(conn, actor.user_id)
+            if couple is None:
+                return out.say(Msg(actor.chat_id, self.core.t("common.not_paired")))
+            partner = await self.core.first_name(conn, couple.partner_of(actor.user_id))
+        return out.say(
+            Msg(
+                actor.chat_id,
+                self.core.t("unpair.ask", partner=partner),
+                rows(
+                    [
+                        Button(self.core.t("unpair.yes"), cb("up", "yes", couple.id)),
+                        Button(self.core.t("unpair.no"), cb("up", "no", couple.id)),
+                    ]
+                ),
+            )
+        )
+
+    async def unpair_press(
+        self, actor: Actor, yes: bool, couple_id: int | None, message_id: int | None
+    ) -> Outcome:
+        out = Outcome()
+        async with self.core.db.tx() as conn:
+            couple = await self._couple_for_press(conn, actor, couple_id)
+            if couple is None:
+                out.toast, out.alert = self.core.t("common.stale"), True
+                return out
+            if not yes:
+                return out.say(
+                    Msg(actor.chat_id, self.core.t("unpair.kept"), edit_message_id=message_id)
+                )
+            await self.dissolve(conn, couple)
+            out.say(Msg(actor.chat_id, self.core.t("unpair.done"), edit_message_id=message_id))
+            partner = couple.partner_of(actor.user_id)
+            out.queued += await self.core.queue_all(
+                conn, [Msg(partner, self.core.t("unpair.partner_told", name=actor.first_name))]
+            )
+        return out
+
+    async def dissolve(self, conn: aiosqlite.Connection, couple: Couple) -> None:
+        now = self.core.now()
+        await conn.execute(
+            "UPDATE couples SET stage = 'dissolved', dissolved_at = ?, next_due_at = NULL, "
+            "group_chat_id = NULL WHERE id = ?",
+            (now, couple.id),
+        )
+        await conn.execute("DELETE FROM members WHERE couple_id = ?", (couple.id,))
+        await conn.execute(
+            "UPDATE invites SET used_at = ? WHERE couple_id = ? AND used_at IS NULL",
+            (now, couple.id),
+        )
+        await conn.executemany(
+            "UPDATE users SET awaiting = NULL WHERE id = ?", [(u,) for u in couple.users]
+        )

@@ -1,0 +1,90 @@
+"""Weekly schedule arithmetic in a couple's own time zone.
+
+Rules: a local time that does not exist (spring forward) moves to the next
+valid minute; an ambiguous one (fall back) takes the first occurrence.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo, available_timezones
+
+DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+
+
+def parse_hhmm(text: str) -> time | None:
+    text = text.strip().replace(".", ":")
+    try:
+        hh, mm = text.split(":")
+        return time(int(hh), int(mm))
+    except ValueError:
+        return None
+
+
+def valid_zone(name: str) -> str | None:
+    """The canonical IANA name for `name` (case-insensitive), or None."""
+    name = name.strip().replace(" ", "_")
+    zones = _zones()
+    return zones.get(name.lower())
+
+
+_ZONES: dict[str, str] | None = None
+
+
+def _zones() -> dict[str, str]:
+    global _ZONES
+    if _ZONES is None:
+        _ZONES = {z.lower(): z for z in available_timezones() if "/" in z or z == "UTC"}
+    return _ZONES
+
+
+def local_to_utc(day: date, at: time, tz: ZoneInfo) -> datetime:
+    """The UTC moment of wall-clock `day at` in `tz`, per the rules above."""
+    naive = datetime.combine(day, at)
+    first = naive.replace(tzinfo=tz, fold=0)
+    # A wall time exists iff it survives a round trip through UTC.
+    if first.astimezone(UTC).astimezone(tz).replace(tzinfo=None) == naive:
+        return first.astimezone(UTC)
+    # Non-existent (spring forward): walk to the next minute that exists.
+    probe = naive
+    for _ in range(24 * 60):
+        probe += timedelta(minutes=1)
+        cand = probe.replace(tzinfo=tz, fold=0)
+        if cand.astimezone(UTC).astimezone(tz).replace(tzinfo=None) == probe:
+            return cand.astimezone(UTC)
+    raise ValueError("no valid local time found")  # pragma: no cover
+
+
+def next_due(
+    tz_name: str, weekday: int, at: time, after: datetime, *, not_before: datetime | None = None
+) -> datetime:
+    """The first weekly moment strictly after `after` (and at or after `not_before`)."""
+    tz = ZoneInfo(tz_name)
+    floor = max(after, not_before) if not_before else after
+    local_day = floor.astimezone(tz).date()
+    start = local_day - timedelta(days=(local_day.weekday() - weekday) % 7)
+    for week in range(0, 60):
+        moment = local_to_utc(start + timedelta(weeks=week), at, tz)
+        if moment > after and (not_before is None or moment >= not_before):
+            return moment
+    raise ValueError("no due moment found")  # pragma: no cover
+
+
+def iso_week(moment: datetime, tz_name: str) -> str:
+    """The couple-local ISO week of `moment`, e.g. '2026-W48'."""
+    year, week, _ = moment.astimezone(ZoneInfo(tz_name)).isocalendar()
+    return f"{year}-W{week:02d}"
+
+
+def human(moment: datetime, tz_name: str) -> str:
+    """'Sunday 30 November, 19:00 Europe/Berlin'."""
+    local = moment.astimezone(ZoneInfo(tz_name))
+    return f"{DAYS[local.weekday()]} {local.day} {local:%B}, {local:%H:%M} {tz_name}"
+
+
+def ts(moment: datetime) -> int:
+    return int(moment.timestamp())
+
+
+def from_ts(value: int) -> datetime:
+    return datetime.fromtimestamp(value, UTC)

@@ -1,0 +1,173 @@
+"""Trellis content: themes, the question bank, nudge markers and every user-facing string.
+
+Data lives in TOML files beside this module; `load()` reads and validates all of
+it with pydantic at start-up, so a broken file stops the bot before it talks to
+anyone.
+"""
+
+from __future__ import annotations
+
+import string
+import tomllib
+from functools import cache
+from importlib import resources
+from typing import Literal
+
+from pydantic import BaseModel, Field, PrivateAttr, field_validator, model_validator
+
+MESSAGE_LIMIT = 4096
+BUTTON_TEXT_LIMIT = 64
+CALLBACK_LIMIT = 64
+THEME_IDS = (
+    "honesty",
+    "expectations",
+    "promises",
+    "boundaries",
+    "repair",
+    "jealousy",
+    "support",
+    "accountability",
+    "conflict",
+    "digital",
+)
+CORE_THEMES = ("expectations", "boundaries", "support")
+WEEKLY = "weekly"
+MIN_PER_THEME = 6
+
+
+class Theme(BaseModel):
+    id: str
+    name: str = Field(max_length=40)
+    emoji: str = Field(max_length=4)
+    description: str = Field(max_length=200)
+    tips: list[str] = Field(min_length=2, max_length=4)
+    starters: list[str] = Field(min_length=2, max_length=4)
+
+    @field_validator("tips", "starters")
+    @classmethod
+    def _short(cls, items: list[str]) -> list[str]:
+        for item in items:
+            if not 10 <= len(item) <= 400:
+                raise ValueError(f"tip/starter length out of range: {item[:40]!r}")
+        return items
+
+
+class Question(BaseModel):
+    id: str = Field(pattern=r"^[a-z]+-\d{2}$")
+    theme: str
+    kind: Literal["scale", "open"]
+    text: str = Field(min_length=10, max_length=300)
+    low: str | None = Field(default=None, max_length=24)
+    high: str | None = Field(default=None, max_length=24)
+
+    @model_validator(mode="after")
+    def _labels(self) -> Question:
+        if self.kind == "scale" and not (self.low and self.high):
+            raise ValueError(f"{self.id}: a scale question labels both ends")
+        if self.kind == "open" and (self.low or self.high):
+            raise ValueError(f"{self.id}: an open question has no scale labels")
+        return self
+
+
+class NudgeSet(BaseModel):
+    phrases: list[str] = Field(min_length=1)
+    suggestion: str = Field(max_length=400)
+
+
+class Nudges(BaseModel):
+    absolutes: NudgeSet
+    insults: NudgeSet
+    contempt: NudgeSet
+
+
+class Content(BaseModel):
+    themes: list[Theme]
+    questions: list[Question]
+    nudges: Nudges
+    strings: dict[str, str]
+    _themes: dict[str, Theme] = PrivateAttr(default_factory=dict)
+    _questions: dict[str, Question] = PrivateAttr(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Content:
+        ids = [t.id for t in self.themes]
+        if tuple(ids) != THEME_IDS:
+            raise ValueError(f"themes must be exactly {THEME_IDS}, got {ids}")
+        qids = [q.id for q in self.questions]
+        dupes = {q for q in qids if qids.count(q) > 1}
+        if dupes:
+            raise ValueError(f"duplicate question ids: {sorted(dupes)}")
+        for q in self.questions:
+            if q.theme not in (*THEME_IDS, WEEKLY):
+                raise ValueError(f"{q.id}: unknown theme {q.theme!r}")
+            if not q.id.startswith(q.theme + "-"):
+                raise ValueError(f"{q.id}: id must start with its theme")
+            if q.theme == WEEKLY and q.kind != "open":
+                raise ValueError(f"{q.id}: weekly questions are open")
+        for theme in THEME_IDS:
+            scale = [q for q in self.questions if q.theme == theme and q.kind == "scale"]
+            if len([q for q in self.questions if q.theme == theme]) < MIN_PER_THEME:
+                raise ValueError(f"theme {theme} has fewer than {MIN_PER_THEME} questions")
+            if len(scale) < 4:
+                raise ValueError(f"theme {theme} needs at least 4 scale questions")
+        if len([q for q in self.questions if q.theme == WEEKLY]) < 8:
+            raise ValueError("the weekly open pool needs at least 8 questions")
+        for key, text in self.strings.items():
+            if len(text) > MESSAGE_LIMIT:
+                raise ValueError(f"string {key} is longer than a Telegram message")
+            # Every placeholder must be a plain name, so format() cannot reach attributes.
+            for _, name, _, _ in string.Formatter().parse(text):
+                if name is not None and not name.isidentifier():
+                    raise ValueError(f"string {key}: bad placeholder {{{name}}}")
+        for q in self.questions:
+            for label in (q.low, q.high):
+                if label and len(f"5 · {label}") > BUTTON_TEXT_LIMIT:
+                    raise ValueError(f"{q.id}: scale label too long for a button")
+        return self
+
+    # -- lookups -------------------------------------------------------------
+
+    def t(self, key: str, /, **values: object) -> str:
+        """The string `key`, formatted. A missing key is a bug: it raises."""
+        return self.strings[key].format(**values)
+
+    def theme(self, theme_id: str) -> Theme:
+        return self._themes[theme_id]
+
+    def question(self, question_id: str) -> Question:
+        return self._questions[question_id]
+
+    def has_question(self, question_id: str) -> bool:
+        return question_id in self._questions
+
+    def model_post_init(self, __context: object) -> None:
+        self._themes = {t.id: t for t in self.themes}
+        self._questions = {q.id: q for q in self.questions}
+
+
+def _read(name: str) -> dict:
+    return tomllib.loads(resources.files("content").joinpath(name).read_text("utf-8"))
+
+
+def _flatten(table: dict, prefix: str = "") -> dict[str, str]:
+    out: dict[str, str] = {}
+    for key, value in table.items():
+        full = f"{prefix}{key}"
+        if isinstance(value, dict):
+            out.update(_flatten(value, full + "."))
+        else:
+            out[full] = str(value).strip("\n") if isinstance(value, str) else str(value)
+    return out
+
+
+@cache
+def load() -> Content:
+    """Read and validate every content file (cached: content never changes at run time)."""
+    return Content.model_validate(
+        {
+            "themes": _read("themes.toml")["theme"],
+            "questions": _read("questions.toml")["question"],
+            "nudges": _read("nudges.toml"),
+            "strings": _flatten(_read("strings.toml")),
+        }
+    )

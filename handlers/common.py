@@ -1,0 +1,161 @@
+"""Helpers every handler uses: who is acting, and how the core's messages are sent."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from telegram import (
+    Bot,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    Message,
+    Update,
+)
+from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TimedOut
+from telegram.ext import ContextTypes
+
+from bot.core import Actor, ChatInspector
+from bot.messages import Button, Msg, Outcome
+from bot.outbox import Owed
+from bot.services import Services
+
+log = logging.getLogger(__name__)
+
+
+def svc(context: ContextTypes.DEFAULT_TYPE) -> Services:
+    services: Services = context.bot_data["services"]
+    return services
+
+
+def actor_of(update: Update) -> Actor:
+    user = update.effective_user
+    chat = update.effective_chat
+    assert user is not None and chat is not None
+    return Actor(user.id, user.first_name or "there", chat.id, chat.type == "private")
+
+
+def command_args(context: ContextTypes.DEFAULT_TYPE) -> str:
+    return " ".join(context.args or []).strip()
+
+
+def message_id_of(update: Update) -> int | None:
+    query = update.callback_query
+    if query is not None and isinstance(query.message, Message):
+        return query.message.message_id
+    return None
+
+
+def _button(b: Button) -> InlineKeyboardButton:
+    if b.url:
+        return InlineKeyboardButton(b.text, url=b.url)
+    if b.share:
+        from urllib.parse import quote
+
+        return InlineKeyboardButton(b.text, url=f"https://t.me/share/url?url={quote(b.share)}")
+    return InlineKeyboardButton(b.text, callback_data=b.data)
+
+
+def markup(msg: Msg) -> InlineKeyboardMarkup | None:
+    if not msg.buttons:
+        return None
+    return InlineKeyboardMarkup([[_button(b) for b in row] for row in msg.buttons])
+
+
+async def send(bot: Bot, msg: Msg) -> None:
+    """One core message as one Bot API call."""
+    kwargs: dict[str, Any] = {"reply_markup": markup(msg)}
+    if msg.edit_message_id is not None:
+        try:
+            await bot.edit_message_text(
+                msg.text, chat_id=msg.chat_id, message_id=msg.edit_message_id, **kwargs
+            )
+            return
+        except BadRequest as exc:
+            # "message is not modified" or too old to edit: send it fresh instead.
+            if "not modified" in str(exc).lower():
+                return
+    if msg.photo is not None:
+        await bot.send_photo(
+            msg.chat_id, msg.photo, caption=msg.text or None, protect_content=msg.protect, **kwargs
+        )
+    elif msg.document is not None:
+        await bot.send_document(
+            msg.chat_id,
+            msg.document,
+            filename=msg.filename,
+            caption=msg.text or None,
+            protect_content=msg.protect,
+            **kwargs,
+        )
+    else:
+        await bot.send_message(msg.chat_id, msg.text, protect_content=msg.protect, **kwargs)
+
+
+async def deliver(update: Update, context: ContextTypes.DEFAULT_TYPE, out: Outcome) -> None:
+    """Answer the press, send the replies, then flush what the operation queued."""
+    query = update.callback_query
+    if query is not None:
+        await query.answer(out.toast, show_alert=out.alert)
+    for msg in out.reply:
+        await send(context.bot, msg)
+    if out.queued:
+        await flush(context.bot, svc(context), out.queued)
+
+
+async def flush(bot: Bot, services: Services, ids: list[int] | None = None) -> int:
+    """Send owed messages (the given ids, or everything pending). Returns how many went out."""
+    sent = 0
+    while True:
+        batch = await services.outbox.claim(ids)
+        if not batch:
+            return sent
+        done: list[int] = []
+        for owed in batch:
+            if await _send_owed(bot, services, owed):
+                done.append(owed.id)
+        await services.outbox.done(done)
+        sent += len(done)
+        if ids is not None:
+            return sent
+
+
+async def _send_owed(bot: Bot, services: Services, owed: Owed) -> bool:
+    try:
+        await send(bot, owed.msg)
+        return True
+    except Forbidden:
+        log.info(
+            "outbox %s: chat %s blocked the bot; marked unreachable", owed.id, owed.msg.chat_id
+        )
+        await services.outbox.failed(owed, "forbidden", final=True)
+        if owed.msg.chat_id > 0:
+            await services.outbox.unreachable(owed.msg.chat_id)
+        return False
+    except BadRequest as exc:
+        log.warning("outbox %s: Telegram refused the message (%s)", owed.id, type(exc).__name__)
+        await services.outbox.failed(owed, "bad_request", final=True)
+        return False
+    except (RetryAfter, TimedOut, NetworkError) as exc:
+        log.warning("outbox %s: will retry after %s", owed.id, type(exc).__name__)
+        await services.outbox.failed(owed, "retry", final=False)
+        return False
+
+
+class BotInspector(ChatInspector):
+    """The core's questions about a group, answered with getChatMember and the member count."""
+
+    def __init__(self, bot: Bot) -> None:
+        self.bot = bot
+
+    async def is_member(self, chat_id: int, user_id: int) -> bool:
+        try:
+            member = await self.bot.get_chat_member(chat_id, user_id)
+        except BadRequest:
+            return False
+        return member.status in ("creator", "administrator", "member") or (
+            member.status == "restricted" and bool(getattr(member, "is_member", False))
+        )
+
+    async def member_count(self, chat_id: int) -> int:
+        return await self.bot.get_chat_member_count(chat_id)

@@ -1,0 +1,107 @@
+"""Cross-cutting handlers: de-duplication, membership changes, fallbacks and errors."""
+
+from __future__ import annotations
+
+import logging
+
+from telegram import ChatMember, Update
+from telegram.ext import (
+    Application,
+    ApplicationHandlerStop,
+    CallbackQueryHandler,
+    ChatMemberHandler,
+    ContextTypes,
+    MessageHandler,
+    TypeHandler,
+    filters,
+)
+
+from bot.messages import Msg, Outcome
+from handlers.common import actor_of, deliver, svc
+
+log = logging.getLogger(__name__)
+
+_PRESENT = (ChatMember.MEMBER, ChatMember.ADMINISTRATOR, ChatMember.OWNER)
+
+
+async def drop_duplicates(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Telegram may deliver an update twice: the second copy stops here."""
+    if not await svc(context).first_sight(update.update_id):
+        log.info("update %s already handled; dropped", update.update_id)
+        raise ApplicationHandlerStop
+
+
+async def my_membership(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """The bot was added to or removed from a group, or blocked/unblocked in private."""
+    change = update.my_chat_member
+    assert change is not None
+    chat = change.chat
+    was = change.old_chat_member.status in _PRESENT
+    now = change.new_chat_member.status in _PRESENT
+    pairing = svc(context).pairing
+    if chat.type == "private":
+        await pairing.set_reachable(chat.id, now)
+        return
+    if now and not was:
+        await deliver(update, context, await pairing.group_hello(actor_of(update)))
+    elif was and not now:
+        await deliver(update, context, await pairing.bot_left_group(chat.id))
+
+
+async def private_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Text in a private chat: an answer the bot asked for, or a pointer to /help."""
+    assert update.message is not None and update.message.text is not None
+    out = await svc(context).private_text(actor_of(update), update.message.text)
+    await deliver(update, context, out)
+
+
+async def unknown_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """A command the bot does not know (private chats only; groups stay quiet)."""
+    actor = actor_of(update)
+    await deliver(
+        update, context, Outcome().say(Msg(actor.chat_id, svc(context).core.t("common.unasked")))
+    )
+
+
+async def stray_press(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """A button nobody handles any more (old message, forged data)."""
+    assert update.callback_query is not None
+    await update.callback_query.answer(svc(context).core.t("common.stale"), show_alert=True)
+
+
+async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Log with ids only (never message text), and tell the user something went wrong."""
+    ids = {}
+    if isinstance(update, Update):
+        ids = {
+            "update_id": update.update_id,
+            "chat_id": update.effective_chat.id if update.effective_chat else None,
+            "user_id": update.effective_user.id if update.effective_user else None,
+        }
+    log.error("handler failed %s: %s", ids, type(context.error).__name__, exc_info=context.error)
+    if isinstance(update, Update) and update.effective_chat is not None:
+        try:
+            text = svc(context).core.t("common.error")
+            if update.callback_query is not None:
+                await update.callback_query.answer(text, show_alert=True)
+            else:
+                await context.bot.send_message(update.effective_chat.id, text)
+        except Exception:  # the error path must never raise
+            log.exception("could not tell the user about the failure")
+
+
+def register(app: Application) -> None:
+    app.add_handler(TypeHandler(Update, drop_duplicates), group=-1)
+    app.add_handler(ChatMemberHandler(my_membership, ChatMemberHandler.MY_CHAT_MEMBER))
+    app.add_error_handler(on_error)
+
+
+def register_fallbacks(app: Application) -> None:
+    private = filters.ChatType.PRIVATE
+    app.add_handlers(
+        [
+            MessageHandler(private & filters.TEXT & ~filters.COMMAND, private_text),
+            MessageHandler(private & filters.COMMAND, unknown_command),
+            CallbackQueryHandler(stray_press),
+        ]
+    )
