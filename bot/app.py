@@ -136,6 +136,7 @@ async def tick(app: Application) -> None:
     """One sweep; the playground and tests call it directly after moving the clock."""
     services: Services = app.bot_data["services"]
     await services.forget_old_updates()
+    await services.sweep()
     await flush(app.bot, services)
 
 

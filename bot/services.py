@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-
-import aiosqlite
-
+from bot.checkins import Checkins
+from bot.conflict import Conflict
 from bot.core import Actor, Core
+from bot.feature import Feature, TextRoute
 from bot.messages import Msg, Outcome
 from bot.outbox import Outbox
 from bot.pairing import Pairing
+from bot.promises import Promises
+from bot.summary import Summaries
 
 SEEN_KEEP_SECONDS = 3 * 24 * 3600  # Telegram keeps updates 24 h; three days is ample
-
-TextRoute = Callable[[aiosqlite.Connection, Actor, str, str, Outcome], Awaitable[Outcome]]
 
 
 class Services:
@@ -21,6 +20,12 @@ class Services:
         self.core = core
         self.outbox = Outbox(core)
         self.pairing = Pairing(core)
+        self.checkins = Checkins(core)
+        self.conflict = Conflict(core)
+        self.promises = Promises(core)
+        self.summaries = Summaries(core)
+        # Sweep order matters: check-ins close before summaries look for closed weeks.
+        self.features: list[Feature] = [self.checkins, self.conflict, self.promises, self.summaries]
         # Free text the bot asked for is routed by the prefix of `users.awaiting`.
         self.text_routes: dict[str, TextRoute] = {
             "tz": lambda conn, actor, arg, text, out: self.pairing.typed_zone(
@@ -30,6 +35,8 @@ class Services:
                 conn, actor, int(arg), text, out
             ),
         }
+        for feature in self.features:
+            self.text_routes.update(feature.text_routes())
 
     async def first_sight(self, update_id: int) -> bool:
         """True the first time an update id is seen; a redelivery returns False."""
@@ -57,4 +64,15 @@ class Services:
                 route = self.text_routes.get(kind)
                 if route is not None:
                     return await route(conn, actor, arg, text, out)
+            for feature in self.features:
+                taken = await feature.private_text(conn, actor, text, out)
+                if taken is not None:
+                    return taken
             return out.say(Msg(actor.chat_id, self.core.t("common.unasked")))
+
+    async def sweep(self) -> list[int]:
+        """Everything due at the clock's now, feature by feature; returns queued outbox ids."""
+        queued: list[int] = []
+        for feature in self.features:
+            queued += await feature.sweep()
+        return queued

@@ -160,6 +160,22 @@ def _flatten(table: dict, prefix: str = "") -> dict[str, str]:
     return out
 
 
+def _strings() -> dict[str, str]:
+    """strings.toml plus one strings_<feature>.toml per feature; a key may appear once."""
+    merged: dict[str, str] = {}
+    names = sorted(
+        e.name
+        for e in resources.files("content").iterdir()
+        if e.name.startswith("strings") and e.name.endswith(".toml")
+    )
+    for name in names:
+        for key, value in _flatten(_read(name)).items():
+            if key in merged:
+                raise ValueError(f"string {key} is defined twice ({name})")
+            merged[key] = value
+    return merged
+
+
 @cache
 def load() -> Content:
     """Read and validate every content file (cached: content never changes at run time)."""
@@ -168,6 +184,6 @@ def load() -> Content:
             "themes": _read("themes.toml")["theme"],
             "questions": _read("questions.toml")["question"],
             "nudges": _read("nudges.toml"),
-            "strings": _flatten(_read("strings.toml")),
+            "strings": _strings(),
         }
     )

@@ -8,12 +8,15 @@ from __future__ import annotations
 
 from telegram.ext import Application
 
-from handlers import pairing, system
+from handlers import checkin, conflict, pairing, promises, system
 
 
 def register(app: Application) -> None:
     # Group -1 runs first for every update: de-duplication and reachability.
     system.register(app)
     pairing.register(app)
+    checkin.register(app)
+    conflict.register(app)
+    promises.register(app)  # promises, thanks, summary, history, export, deletedata
     # The catch-all for private text must come last: features own their commands first.
     system.register_fallbacks(app)
