@@ -1,0 +1,377 @@
+"""/conflict through the real application: two partners, private chats and a group."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from playground.sim import Person, World
+from tests.helpers import pair_by_invite
+
+GROUP = -500
+
+
+async def pair_in_group(world: World, a: Person, b: Person) -> None:
+    await pair_by_invite(world, a, b)
+    world.make_group(GROUP, a, b)
+    # An onboarded couple links its group through the ?startgroup= link it was offered.
+    _, link = world.find_button(a.id, "")
+    token = link["url"].split("startgroup=")[1]
+    await world.add_bot(GROUP, a)
+    await world.send(a, f"/start {token}", chat_id=GROUP)
+    assert "Paired: Alice and Bob" in "".join(world.texts(GROUP))
+
+
+def toast(world: World) -> str:
+    return str(world.api.calls_of("answerCallbackQuery")[-1].params.get("text", ""))
+
+
+async def half_turn(
+    world: World, speaker: Person, listener: Person, chat: dict[int, int], *, heard: str
+) -> None:
+    """The speaker speaks, the listener paraphrases once, the speaker confirms, no validation."""
+    await world.send(
+        speaker, f"I feel tired about {heard} and I need rest", chat_id=chat[speaker.id]
+    )
+    await world.press(speaker, "Done, over to", chat_id=chat[speaker.id])
+    await world.send(listener, f"You feel tired about {heard}", chat_id=chat[listener.id])
+    await world.press(speaker, "Yes, that's it", chat_id=chat[speaker.id])
+    await world.press(listener, "Skip this step", chat_id=chat[listener.id])
+
+
+async def test_full_conversation_in_private_chats(world: World, alice: Person, bob: Person) -> None:
+    await pair_by_invite(world, alice, bob)
+    await world.send(alice, "/conflict")
+    assert "What would you like to talk about" in world.last_text(alice.id)
+    await world.send(alice, "weekends with my family")
+    assert "Bob is now a good time" not in world.last_text(bob.id)
+    assert "would like to talk about “weekends with my family”" in world.last_text(bob.id)
+    assert "I've asked Bob" in world.last_text(alice.id)
+    await world.press(bob, "Now is good")
+    assert "ground rules" in world.last_text(bob.id).lower() or "how this works" in world.last_text(
+        bob.id
+    )
+    assert "choosing who speaks first" in world.last_text(bob.id)
+    await world.press(alice, "Alice speaks first")
+    assert "Alice, you have the floor" in world.last_text(alice.id)
+    assert "Alice has the floor" in world.last_text(bob.id)
+
+    await world.send(alice, "I feel lonely on Sundays")
+    assert "Noted" in world.last_text(alice.id)
+    assert world.last_text(bob.id) == "<b>Alice:</b> I feel lonely on Sundays"
+    await world.send(alice, "and I need some time with you")
+    await world.press(alice, "Done, over to Bob")
+    assert "what did you hear Alice say" in world.last_text(bob.id)
+    await world.send(bob, "You feel lonely on Sundays")
+    assert "Bob heard: “You feel lonely on Sundays”" in world.last_text(alice.id)
+    await world.press(alice, "Not quite")
+    assert "what did Bob miss" in world.last_text(alice.id)
+    await world.send(alice, "I need time with you, not just company")
+    assert "<b>Alice:</b> I need time with you, not just company" in world.texts(bob.id)
+    assert "try again" in world.last_text(bob.id)
+    await world.send(bob, "You feel lonely and need time with me")
+    await world.press(alice, "Yes, that's it")
+    assert "It makes sense that you feel" in world.last_text(bob.id)
+    await world.send(bob, "It makes sense that you feel lonely because I work on Sundays")
+    assert "<b>Bob:</b> It makes sense" in world.texts(alice.id)[-2]
+    assert "Bob, you have the floor" in world.last_text(bob.id)
+
+    chats = {alice.id: alice.id, bob.id: bob.id}
+    await world.send(bob, "I feel torn about Sundays and I need rest", chat_id=bob.id)
+    await world.press(bob, "Done, over to Alice")
+    await world.send(alice, "You feel torn and need rest")
+    await world.press(bob, "Yes, that's it")
+    await world.press(alice, "Skip this step")
+    assert "Round 1 is done" in world.last_text(alice.id)
+    assert "Round 1 is done" in world.last_text(bob.id)
+
+    await world.press(alice, "Another round")
+    assert "Alice, you have the floor" in world.last_text(alice.id)
+    await half_turn(world, alice, bob, chats, heard="the car")
+    await half_turn(world, bob, alice, chats, heard="the dog")
+    assert "Round 2 is done" in world.last_text(bob.id)
+
+    await world.press(alice, "We both feel heard")
+    assert "Alice feels heard" in world.last_text(bob.id)
+    await world.press(alice, "We both feel heard")
+    assert "Waiting for your partner" in toast(world)
+    await world.press(bob, "We both feel heard")
+    assert "Time for solutions" in world.last_text(alice.id)
+
+    await world.send(alice, "Would you be willing to keep one Sunday a month for us?")
+    assert "Alice asks Bob" in world.last_text(bob.id)
+    assert "Now one thing you will do" in world.last_text(alice.id)
+    await world.press(bob, "I'm willing")
+    assert "Bob accepted" in world.last_text(alice.id)
+    await world.send(alice, "I will plan the visits with your family ahead")
+    await world.press(bob, "Yes, please")
+    await world.send(bob, "Would you be willing to not call my mother lazy?")
+    await world.press(alice, "Not this time")
+    assert "said not this time" in world.last_text(bob.id)
+    await world.send(bob, "I will tell you on Friday what I plan")
+    await world.press(alice, "Yes, please")
+    for who in (alice, bob):
+        summary = world.last_text(who.id)
+        assert "You talked about “weekends with my family”: 2 round(s)" in summary
+        assert "Bob will: Would you be willing to keep one Sunday a month for us?" in summary
+        assert "Alice will: I will plan the visits" in summary
+        assert "Bob will: I will tell you on Friday" in summary
+        assert "Not this time" in summary
+
+    services = world.app.bot_data["services"]
+    async with services.core.db.tx() as conn:
+        conv = await services.conflict._one(conn, "1 = 1", ())
+        accepted = await services.conflict.accepted_agreements(conn, conv.id)
+        raw = await (await conn.execute("SELECT text FROM conflict_turns LIMIT 1")).fetchone()
+    assert conv.state == "closed"
+    assert [(a.kind, a.doer) for a in accepted] == [
+        ("request", bob.id),
+        ("offer", alice.id),
+        ("offer", bob.id),
+    ]
+    assert all(a.follow_up_at for a in accepted)
+    assert b"Sunday" not in bytes(raw[0])
+    await world.send(alice, "hello?")
+    assert "wasn't waiting" in world.last_text(alice.id)
+
+
+async def test_full_conversation_in_group_with_out_of_turn_and_nudge(
+    world: World, alice: Person, bob: Person
+) -> None:
+    await pair_in_group(world, alice, bob)
+    g = {alice.id: GROUP, bob.id: GROUP}
+    await world.send(bob, "/conflict the dishes", chat_id=GROUP)
+    assert (
+        "Bob would like to talk about “the dishes”. Alice, is now a good time"
+        in world.last_text(GROUP)
+    )
+    await world.press(bob, "Now is good", chat_id=GROUP)
+    assert toast(world) == "It's not your turn for this step, so nothing changed."
+    await world.press(alice, "Now is good", chat_id=GROUP)
+    assert "Bob, will you speak first" in world.last_text(GROUP)
+    await world.press(alice, "Alice speaks first", chat_id=GROUP)
+    assert "not your turn" in toast(world)
+    await world.press(bob, "Alice speaks first", chat_id=GROUP)
+    assert "Alice, you have the floor" in world.last_text(GROUP)
+
+    await world.send(bob, "But you never help on weekdays!", chat_id=GROUP)
+    assert "Alice has the floor right now. I've kept your message" in world.last_text(GROUP)
+    assert "Just for you, Bob" in world.last_text(bob.id)  # private, never blocking
+    await world.send(alice, "I feel overwhelmed by the dishes and I need help", chat_id=GROUP)
+    await world.press(bob, "Done, over to Bob", chat_id=GROUP)
+    assert "not your turn" in toast(world)
+    await world.press(alice, "Done, over to Bob", chat_id=GROUP)
+    await world.send(bob, "You feel overwhelmed", chat_id=GROUP)
+    await world.press(alice, "Yes, that's it", chat_id=GROUP)
+    await world.send(
+        bob, "It makes sense that you feel overwhelmed because you cook", chat_id=GROUP
+    )
+    texts = world.texts(GROUP)
+    assert "Bob, you have the floor" in texts[-2]
+    assert "Bob wrote this earlier" in texts[-1] and "you never help on weekdays" in texts[-1]
+    await world.press(bob, "Done, over to Alice", chat_id=GROUP)  # the kept message counts
+    await world.send(alice, "You feel unhelped on weekdays", chat_id=GROUP)
+    await world.press(bob, "Yes, that's it", chat_id=GROUP)
+    await world.press(alice, "Skip this step", chat_id=GROUP)
+    await world.press(alice, "We both feel heard", chat_id=GROUP)
+    await world.press(bob, "We both feel heard", chat_id=GROUP)
+    assert "Time for solutions" in world.last_text(GROUP)
+    for who, other in ((alice, bob), (bob, alice)):
+        await world.send(
+            who, f"Would you be willing to wash up on Monday, {other.first_name}?", chat_id=GROUP
+        )
+        await world.press(other, "I'm willing", chat_id=GROUP)
+        await world.send(who, "I will dry", chat_id=GROUP)
+        await world.press(who, "Yes, please", chat_id=GROUP)
+        assert "not your turn" in toast(world)
+        await world.press(other, "Yes, please", chat_id=GROUP)
+    summary = world.last_text(GROUP)
+    assert "You talked about “the dishes”: 1 round(s)" in summary
+    assert summary.count("will:") == 4
+    assert not world.said(alice.id, "You talked about")  # the group holds it
+    del g
+
+
+async def test_time_out_and_resume_at_the_chosen_time(
+    world: World, alice: Person, bob: Person
+) -> None:
+    await pair_by_invite(world, alice, bob)
+    await world.send(alice, "/conflict money")
+    await world.press(bob, "Now is good")
+    await world.press(alice, "Bob speaks first")
+    await world.send(bob, "I feel anxious about money")
+    await world.press(alice, "Time-out")
+    assert "When should I bring you both back" in world.last_text(alice.id)
+    await world.press(alice, "In 20 minutes")
+    assert "Alice asked for a break" in world.last_text(alice.id)
+    assert "Alice asked for a break" in world.last_text(bob.id)
+    await world.send(bob, "hello")
+    assert "You're on a break until" in world.last_text(bob.id)
+    world.clock.advance(timedelta(minutes=19))
+    await world.tick()
+    assert "Welcome back" not in world.last_text(bob.id)
+    world.clock.advance(timedelta(minutes=1))
+    await world.tick()
+    await world.tick()
+    for who in (alice, bob):
+        texts = world.texts(who.id)
+        assert sum("Welcome back, both" in t for t in texts) == 1
+    recap = next(t for t in world.texts(bob.id) if "Welcome back" in t)
+    assert "“money”, round 1: Bob had the floor" in recap
+    assert "Bob, you have the floor" in world.last_text(bob.id)
+    await world.press(bob, "Done, over to Alice")  # what he wrote before the break counts
+    assert "what did you hear Bob say" in world.last_text(alice.id)
+
+
+async def test_idle_nudge_then_parking_then_resume(
+    world: World, alice: Person, bob: Person
+) -> None:
+    await pair_by_invite(world, alice, bob)
+    await world.send(alice, "/conflict chores")
+    await world.press(bob, "Now is good")
+    await world.press(alice, "Alice speaks first")
+    world.clock.advance(timedelta(minutes=31))
+    await world.tick()
+    await world.tick()
+    assert "Whenever you're ready, Alice" in world.last_text(alice.id)
+    assert sum("Whenever you're ready" in t for t in world.texts(alice.id)) == 1
+    assert not world.said(bob.id, "Whenever you're ready")
+    world.clock.advance(timedelta(hours=24))
+    await world.tick()
+    for who in (alice, bob):
+        assert "I've paused it" in world.last_text(who.id)
+    await world.send(bob, "/conflict")
+    assert "open about “chores” (Alice had the floor)" in world.last_text(bob.id)
+    await world.press(bob, "Resume")
+    assert "Welcome back" in world.texts(alice.id)[-2]
+    assert "Alice, you have the floor" in world.last_text(alice.id)
+
+
+async def test_end_by_either_partner_with_confirm(world: World, alice: Person, bob: Person) -> None:
+    await pair_by_invite(world, alice, bob)
+    await world.send(alice, "/conflict holidays")
+    await world.press(bob, "End conversation")
+    await world.press(bob, "No, keep going")
+    assert "keep going" in world.last_text(bob.id)
+    await world.press(bob, "Now is good")
+    await world.press(bob, "End conversation")
+    await world.press(bob, "Yes, end it")
+    assert "Bob ended the conversation about “holidays”" in world.last_text(alice.id)
+    await world.press(alice, "Alice speaks first")
+    assert toast(world) == "That button is from an earlier step. Nothing changed."
+    # a new one can start, and the initiator can end it too
+    await world.send(bob, "/conflict holidays again")
+    await world.press(alice, "Now is good")
+    await world.press(alice, "End conversation")
+    await world.press(alice, "Yes, end it")
+    assert "Alice ended the conversation" in world.last_text(bob.id)
+
+
+async def test_appointment_later(world: World, alice: Person, bob: Person) -> None:
+    await pair_by_invite(world, alice, bob)  # Europe/Berlin; clock at 09:00 UTC = 10:00 local
+    await world.send(alice, "/conflict the move")
+    await world.press(bob, "Later")
+    await world.press(bob, "This evening")
+    assert "on Monday 23 November, 19:00 Europe/Berlin" in world.last_text(alice.id)
+    world.clock.advance(timedelta(hours=8, minutes=59))
+    await world.tick()
+    assert "It's time" not in world.last_text(alice.id)
+    world.clock.advance(timedelta(minutes=1))
+    await world.tick()
+    assert "It's time for your talk about “the move”" in world.texts(bob.id)[-2]
+    assert "Alice, will you speak first" in world.last_text(alice.id)
+
+
+async def test_forged_and_stale_presses_change_nothing(
+    world: World, alice: Person, bob: Person, carol: Person
+) -> None:
+    await pair_by_invite(world, alice, bob)
+    await world.send(alice, "/conflict trust")
+    sent, now_button = world.find_button(bob.id, "Now is good")
+    await world.press_data(carol, now_button["callback_data"], chat_id=carol.id)
+    assert "isn't for you" in toast(world)
+    await world.press_data(alice, now_button["callback_data"])
+    assert "not your turn" in toast(world)
+    await world.press_data(bob, "cf:ap:999:0:now")
+    assert "isn't for you" in toast(world)
+    await world.press_data(bob, "cf:ap:1:0:soon")
+    await world.press_data(bob, "cf:zz:1:0")
+    await world.press_data(bob, "cf:ap:x")
+    await world.press(bob, "Now is good")
+    await world.press_data(bob, now_button["callback_data"], message_id=sent.message_id)
+    assert "earlier step" in toast(world)
+    await world.press(alice, "Alice speaks first")
+    await world.press(alice, "Done, over to Bob")
+    assert "Write at least one message first" in toast(world)
+    await world.send(alice, "I feel unsure")
+    await world.press(alice, "Done, over to Bob")
+    before = world.texts(bob.id)
+    await world.redeliver()  # the same press again
+    assert world.texts(bob.id) == before
+    await world.send(bob, "You feel unsure")
+    before = world.texts(alice.id)
+    await world.redeliver()  # the same paraphrase again
+    assert world.texts(alice.id) == before
+    assert "Bob heard" in world.last_text(alice.id)
+    # another couple's conversation
+    dave, erin = world.person(404, "Dave"), world.person(505, "Erin")
+    await pair_by_invite(world, dave, erin)
+    _, yes = world.find_button(alice.id, "Yes, that's it")
+    await world.press_data(dave, yes["callback_data"], chat_id=dave.id)
+    assert "isn't for you" in toast(world)
+    await world.press(alice, "Yes, that's it")
+    assert "It makes sense" in world.last_text(bob.id)
+
+
+async def test_restart_at_every_step(world: World, alice: Person, bob: Person) -> None:
+    await pair_by_invite(world, alice, bob)
+    steps = [
+        ("send", alice, "/conflict"),
+        ("send", alice, "sleep"),
+        ("press", bob, "Now is good"),
+        ("press", alice, "Bob speaks first"),
+        ("send", bob, "I feel tired about bedtime"),
+        ("send", alice, "out of turn note"),
+        ("press", bob, "Done, over to Alice"),
+        ("send", alice, "You feel tired"),
+        ("press", bob, "Not quite"),
+        ("send", bob, "and I need quiet"),
+        ("send", alice, "You feel tired and need quiet"),
+        ("press", bob, "Yes, that's it"),
+        ("send", alice, "It makes sense because I read late"),
+        ("press", alice, "Done, over to Bob"),  # her kept note opened her turn
+        ("send", bob, "You had a note"),
+        ("press", alice, "Yes, that's it"),
+        ("press", bob, "Skip this step"),
+        ("press", alice, "We both feel heard"),
+        ("press", bob, "We both feel heard"),
+        ("send", alice, "Would you be willing to dim the light?"),
+        ("press", bob, "I'm willing"),
+        ("send", alice, "I will read in the living room"),
+        ("press", bob, "Yes, please"),
+        ("send", bob, "Would you be willing to come to bed at 23:00?"),
+        ("press", alice, "I'm willing"),
+        ("send", bob, "I will make tea"),
+    ]
+    for kind, who, what in steps:
+        if kind == "send":
+            await world.send(who, what)
+        else:
+            await world.press(who, what)
+        await world.restart()
+    await world.press(alice, "Yes, please")
+    assert "You talked about “sleep”: 1 round(s)" in world.last_text(bob.id)
+    assert "Alice will: I will read in the living room" in world.last_text(alice.id)
+
+
+async def test_restart_keeps_pending_deadlines(world: World, alice: Person, bob: Person) -> None:
+    await pair_by_invite(world, alice, bob)
+    await world.send(alice, "/conflict money")
+    await world.press(bob, "Now is good")
+    await world.press(bob, "Time-out")
+    await world.press(bob, "In 1 hour")
+    await world.restart()
+    world.clock.advance(timedelta(hours=1))
+    await world.restart()
+    await world.tick()
+    assert "Welcome back" in world.texts(alice.id)[-2]
+    assert "Alice, will you speak first" in world.last_text(alice.id)
