@@ -359,26 +359,6 @@ class Conflict(Feature):
         """What partners agreed to in a conversation, for the promises feature to follow up."""
         return await self._agreements(conn, conversation_id, "AND status = 'accepted'")
 
-    async def export_rows(self, conn: aiosqlite.Connection, user_id: int) -> list[dict[str, Any]]:
-        """Everything `user_id` wrote in conversations (for /export), oldest first."""
-        async with conn.execute(
-            "SELECT t.conversation_id, t.round, t.kind, t.text, t.at FROM conflict_turns t "
-            "WHERE t.user_id = ? UNION ALL SELECT a.conversation_id, 0, a.kind, a.text, "
-            "a.created_at FROM agreements a WHERE a.author = ? ORDER BY 5",
-            (user_id, user_id),
-        ) as cur:
-            found = await cur.fetchall()
-        return [
-            {
-                "conversation": r[0],
-                "round": r[1],
-                "kind": r[2],
-                "text": self.core.cipher.decrypt(r[3]),
-                "at": r[4],
-            }
-            for r in found
-        ]
-
     # -- rendering ---------------------------------------------------------------
 
     async def _names(self, conn: aiosqlite.Connection, conv: Conv) -> dict[int | None, str]:
