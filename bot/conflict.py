@@ -56,8 +56,8 @@ RULES: dict[str, tuple[tuple[str, ...], str]] = {
     "nq": (("confirming",), "speaker"),
     "sk": (("validating",), "listener"),
     "rm": (("round_menu",), "either"),
-    "to": (BREAKABLE, "either"),
-    "tt": (BREAKABLE, "either"),
+    "to": ((*BREAKABLE, "timeout"), "either"),  # during a break: propose another time
+    "tt": ((*BREAKABLE, "timeout"), "either"),
     "en": (OPEN, "either"),
     "ey": (OPEN, "either"),
     "ek": (OPEN, "either"),
@@ -386,6 +386,15 @@ class Conflict(Feature):
     def _tail(self, conv: Conv) -> list[Button]:
         return [self._b(conv, "conflict.b_timeout", "to"), self._b(conv, "conflict.b_end", "en")]
 
+    def _rules_buttons(self, conv: Conv, v: dict[str, object]) -> tuple[tuple[Button, ...], ...]:
+        return rows(
+            [
+                self._b(conv, "conflict.b_first", "fs", "me", name=v["initiator"]),
+                self._b(conv, "conflict.b_first", "fs", "you", name=v["partner"]),
+            ],
+            self._tail(conv),
+        )
+
     def _where(self, conv: Conv, names: dict[int | None, str]) -> str:
         state = conv.paused_state if conv.state in ("timeout", "parked") else conv.state
         return self.core.t(f"conflict.where_{state}", **self._values(conv, names))
@@ -420,21 +429,16 @@ class Conflict(Feature):
         if s == "scheduled":
             return None
         if s == "rules":
+            if group:
+                text = t("conflict.rules") + "\n" + t("conflict.group_hint")
+                text += "\n\n" + t("conflict.rules_choose", **v)
+                return Msg(chat, text, self._rules_buttons(conv, v))
             if not acting:
                 return Msg(
                     chat, t("conflict.rules") + "\n" + t("conflict.rules_wait", **v), rows(tail)
                 )
-            return Msg(
-                chat,
-                t("conflict.rules") + "\n" + t("conflict.rules_choose", **v),
-                rows(
-                    [
-                        self._b(conv, "conflict.b_first", "fs", "me", name=v["initiator"]),
-                        self._b(conv, "conflict.b_first", "fs", "you", name=v["partner"]),
-                    ],
-                    tail,
-                ),
-            )
+            text = t("conflict.rules") + "\n" + t("conflict.rules_choose", **v)
+            return Msg(chat, text, self._rules_buttons(conv, v))
         if s == "speaking":
             if group:
                 text = t("conflict.floor_speaker", **v) + "\n\n" + t("conflict.floor_listener", **v)
@@ -913,13 +917,27 @@ class Conflict(Feature):
         if until is None:
             out.toast = self.core.t("conflict.stale")
             return out
+        moved = conv.state == "timeout"
         conv = await self._move(
-            conn, conv, "timeout", paused_state=conv.state, resume_at=schedule.ts(until)
+            conn,
+            conv,
+            "timeout",
+            paused_state=conv.paused_state if moved else conv.state,
+            resume_at=schedule.ts(until),
         )
         text = self.core.t(
-            "conflict.timeout_set", name=actor.first_name, when=schedule.human(until, tz)
+            "conflict.timeout_moved" if moved else "conflict.timeout_set",
+            name=actor.first_name,
+            when=schedule.human(until, tz),
         )
-        return await self._emit(conn, self._everyone(conv, text), out, actor.chat_id)
+        buttons = rows(
+            [
+                self._b(conv, "conflict.b_other_time", "to"),
+                self._b(conv, "conflict.b_back_now", "rs"),
+            ]
+        )
+        msgs = [Msg(chat, text, buttons) for chat in conv.chats]
+        return await self._emit(conn, msgs, out, actor.chat_id)
 
     async def _resume(
         self,

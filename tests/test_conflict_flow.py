@@ -206,7 +206,10 @@ async def test_time_out_and_resume_at_the_chosen_time(
     assert "Alice asked for a break" in world.last_text(bob.id)
     await world.send(bob, "hello")
     assert "You're on a break until" in world.last_text(bob.id)
-    world.clock.advance(timedelta(minutes=19))
+    await world.press(bob, "Another time")  # the other may propose another time
+    await world.press(bob, "In 1 hour")
+    assert "Bob proposed another time" in world.last_text(alice.id)
+    world.clock.advance(timedelta(minutes=59))
     await world.tick()
     assert "Welcome back" not in world.last_text(bob.id)
     world.clock.advance(timedelta(minutes=1))
@@ -219,6 +222,11 @@ async def test_time_out_and_resume_at_the_chosen_time(
     assert "“money”, round 1: Bob had the floor" in recap
     assert "Bob, you have the floor" in world.last_text(bob.id)
     await world.press(bob, "Done, over to Alice")  # what he wrote before the break counts
+    assert "what did you hear Bob say" in world.last_text(alice.id)
+    await world.press(alice, "Time-out")
+    await world.press(alice, "Tomorrow")
+    await world.press(bob, "Back now")  # either may come back early
+    assert "Welcome back" in world.texts(alice.id)[-2]
     assert "what did you hear Bob say" in world.last_text(alice.id)
 
 
