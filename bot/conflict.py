@@ -44,6 +44,7 @@ MIN_BREAK = 20 * 60
 MAX_BREAK = 24 * 3600
 FOLLOW_UP_AFTER = 7 * 24 * 3600
 TOPIC_MAX = 200
+AGREEMENT_MAX = 400
 TEXT_MAX = 3000  # leaves room for the name and quotes within Telegram's 4096
 EVENING = time(19)
 
@@ -714,13 +715,12 @@ class Conflict(Feature):
         )
         names = await self._names(conn, conv)
         name = names[conv.speaker]
-        lines = [self.core.t("conflict.kept_added", name=name)] + [
-            self.core.t("conflict.relay", name=name, text=self.core.cipher.decrypt(r["text"]))
-            for r in kept
-        ]
-        return await self._emit(
-            conn, self._everyone(conv, "\n".join(lines)), out, actor.chat_id if actor else None
-        )
+        # One message each: several kept texts together could pass Telegram's 4096 limit.
+        msgs = self._everyone(conv, self.core.t("conflict.kept_added", name=name))
+        for r in kept:
+            text = self.core.cipher.decrypt(r["text"])
+            msgs += self._everyone(conv, self.core.t("conflict.relay", name=name, text=text))
+        return await self._emit(conn, msgs, out, actor.chat_id if actor else None)
 
     async def _pass_floor(
         self, conn: aiosqlite.Connection, conv: Conv, out: Outcome, actor: Actor | None
@@ -744,6 +744,7 @@ class Conflict(Feature):
         out: Outcome,
     ) -> Outcome:
         uid, t = actor.user_id, self.core.t
+        text = text[:AGREEMENT_MAX]  # four of them must fit in one summary message
         partner = conv.other(uid)
         mine = {a.kind for a in await self._agreements(conn, conv.id, "AND author = ?", (uid,))}
         if "request" not in mine:

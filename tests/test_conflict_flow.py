@@ -121,7 +121,7 @@ async def test_full_conversation_in_private_chats(world: World, alice: Person, b
     async with services.core.db.tx() as conn:
         conv = await services.conflict._one(conn, "1 = 1", ())
         accepted = await services.conflict.accepted_agreements(conn, conv.id)
-        raw = await (await conn.execute("SELECT text FROM conflict_turns LIMIT 1")).fetchone()
+        raw = (await (await conn.execute("SELECT text FROM conflict_turns")).fetchall())[0]
     assert conv.state == "closed"
     assert [(a.kind, a.doer) for a in accepted] == [
         ("request", bob.id),
@@ -166,8 +166,8 @@ async def test_full_conversation_in_group_with_out_of_turn_and_nudge(
         bob, "It makes sense that you feel overwhelmed because you cook", chat_id=GROUP
     )
     texts = world.texts(GROUP)
-    assert "Bob, you have the floor" in texts[-2]
-    assert "Bob wrote this earlier" in texts[-1] and "you never help on weekdays" in texts[-1]
+    assert "Bob, you have the floor" in texts[-3]
+    assert "Bob wrote this earlier" in texts[-2] and "you never help on weekdays" in texts[-1]
     await world.press(bob, "Done, over to Alice", chat_id=GROUP)  # the kept message counts
     await world.send(alice, "You feel unhelped on weekdays", chat_id=GROUP)
     await world.press(bob, "Yes, that's it", chat_id=GROUP)
@@ -383,3 +383,30 @@ async def test_restart_keeps_pending_deadlines(world: World, alice: Person, bob:
     await world.tick()
     assert "Welcome back" in world.texts(alice.id)[-2]
     assert "Alice, will you speak first" in world.last_text(alice.id)
+
+
+async def test_group_duplicates_and_restart_and_strangers(
+    world: World, alice: Person, bob: Person, carol: Person
+) -> None:
+    await pair_in_group(world, alice, bob)
+    await world.send(alice, "/conflict screens at dinner", chat_id=GROUP)
+    await world.redeliver()
+    assert sum("would like to talk about" in t for t in world.texts(GROUP)) == 1
+    await world.send(alice, "/conflict something else", chat_id=GROUP)
+    assert "already have a conversation open about “screens at dinner”" in world.last_text(GROUP)
+    await world.press(bob, "Now is good", chat_id=GROUP)
+    await world.restart()
+    await world.press(alice, "Alice speaks first", chat_id=GROUP)
+    await world.send(alice, "I feel alone at dinner", chat_id=GROUP)
+    count = len(world.texts(GROUP))
+    await world.redeliver()
+    assert len(world.texts(GROUP)) == count
+    await world.restart()
+    await world.press_data(carol, world.find_button(GROUP, "Done, over")[1]["callback_data"], GROUP)
+    assert "isn't for you" in toast(world)
+    await world.press(alice, "Done, over to Bob", chat_id=GROUP)
+    await world.send(bob, "You feel alone at dinner", chat_id=GROUP)
+    assert "Bob heard: “You feel alone at dinner”" in world.last_text(GROUP)
+    async with world.app.bot_data["services"].core.db.tx() as conn:
+        cur = await conn.execute("SELECT COUNT(*) FROM conflict_turns WHERE kind = 'speak'")
+        assert (await cur.fetchall())[0][0] == 1
