@@ -14,7 +14,7 @@ from telegram import (
     LinkPreviewOptions,
 )
 from telegram.constants import ParseMode
-from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, BaseRateLimiter, Defaults
+from telegram.ext import Application, ApplicationBuilder, BaseRateLimiter, Defaults
 from telegram.request import BaseRequest
 
 import content
@@ -26,6 +26,8 @@ from bot.db import Database
 from bot.services import Services
 from bot.settings import Settings
 from handlers.common import flush
+from handlers.processor import OrderedUpdateProcessor
+from handlers.ratelimit import TrellisRateLimiter
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +82,9 @@ def build_application(
                 parse_mode=ParseMode.HTML, link_preview_options=LinkPreviewOptions(is_disabled=True)
             )
         )
-        .rate_limiter(rate_limiter or AIORateLimiter(max_retries=5))
+        .rate_limiter(rate_limiter or TrellisRateLimiter())
+        # Concurrent across chats and users, in order within each (handlers/processor.py).
+        .concurrent_updates(OrderedUpdateProcessor())
         .post_init(_post_init)
         .post_shutdown(_post_shutdown)
     )

@@ -48,6 +48,8 @@ class World:
     key: str = field(default_factory=lambda: Fernet.generate_key().decode())
     raise_errors: bool = True
     settings_overrides: dict[str, Any] = field(default_factory=dict)
+    # None: Telegram's limits off (a test would wait minutes); tests of limits pass their own.
+    rate_limiter: Any = None
     app: Application | None = None
     errors: list[BaseException] = field(default_factory=list)
     _update_ids: itertools.count = field(default_factory=lambda: itertools.count(1000))
@@ -72,7 +74,8 @@ class World:
             clock=self.clock,
             request=self.api,
             # Telegram's real limits would make a test wait minutes; 0 turns a limit off.
-            rate_limiter=AIORateLimiter(overall_max_rate=0, group_max_rate=0, max_retries=3),
+            rate_limiter=self.rate_limiter
+            or AIORateLimiter(overall_max_rate=0, group_max_rate=0, max_retries=3),
             start_jobs=False,
         )
 
