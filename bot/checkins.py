@@ -1,9 +1,610 @@
-"""Weekly check-ins (being built)."""
+"""The weekly check-in: private answers, a simultaneous reveal, durable scheduling.
+
+A check-in is a row per couple and couple-local ISO week (UNIQUE), so a second
+sweep, a DST fall-back double hour, a restart or a second process cannot open
+it twice. Each partner's progress is a row too: `position` and `stage`
+('answer' -> 'note' -> next item ... -> 'done'), written as each answer comes,
+so a restart continues where they were. States of a check-in:
+
+    open --both finished--> revealed
+    open --window ran out--> expired   (nobody's answers are shown)
+"""
 
 from __future__ import annotations
 
-from bot.feature import Feature
+import html
+import json
+from dataclasses import dataclass
+
+import aiosqlite
+
+from bot import schedule
+from bot.callbacks import cb
+from bot.composition import PastWeek, compose
+from bot.core import COUPLE_COLUMNS, Actor, Core, Couple, Safe, couple_from_row
+from bot.feature import Feature, TextRoute
+from bot.messages import Button, Msg, Outcome, rows
+
+SWEEP_BATCH = 1000
+GAP = 2  # a difference of two points or more is pointed out
+MESSAGE_LIMIT = 4096
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    checkin_id: int
+    couple_id: int
+    items: tuple[str, ...]
+    status: str
+    position: int
+    stage: str
 
 
 class Checkins(Feature):
-    pass
+    def __init__(self, core: Core) -> None:
+        super().__init__(core)
+
+    # -- opening -----------------------------------------------------------------
+
+    async def _history(self, conn: aiosqlite.Connection, couple_id: int) -> list[PastWeek]:
+        async with conn.execute(
+            "SELECT id, items FROM checkins WHERE couple_id = ? ORDER BY week", (couple_id,)
+        ) as cur:
+            weeks = list(await cur.fetchall())
+        if not weeks:
+            return []
+        async with conn.execute(
+            "SELECT theme, user_id, AVG(value) AS v FROM answers WHERE checkin_id = ? "
+            "AND value IS NOT NULL GROUP BY theme, user_id",
+            (weeks[-1]["id"],),
+        ) as cur:
+            per: dict[str, list[float]] = {}
+            for r in await cur.fetchall():
+                per.setdefault(r["theme"], []).append(float(r["v"]))
+        scores = {t: (sum(v) / len(v), abs(v[0] - v[1])) for t, v in per.items() if len(v) == 2}
+        history = [PastWeek(tuple(json.loads(w["items"]))) for w in weeks]
+        history[-1] = PastWeek(history[-1].items, scores)
+        return history
+
+    async def _open(
+        self, conn: aiosqlite.Connection, couple: Couple, week: str, opened_at: int
+    ) -> list[int]:
+        """Open the couple's check-in for `week` unless it exists; queue the first items."""
+        items = compose(self.core.content, await self._history(conn, couple.id))
+        window = int(self.core.settings.checkin_window.total_seconds())
+        remind = int(self.core.settings.reminder_after.total_seconds())
+        cur = await conn.execute(
+            "INSERT INTO checkins (couple_id, week, items, opened_at, remind_at, closes_at) "
+            "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(couple_id, week) DO NOTHING",
+            (
+                couple.id,
+                week,
+                json.dumps(items),
+                opened_at,
+                opened_at + remind if couple.reminders and remind < window else None,
+                opened_at + window,
+            ),
+        )
+        if cur.rowcount != 1:
+            return []
+        checkin_id = int(cur.lastrowid or 0)
+        await conn.executemany(
+            "INSERT INTO checkin_progress (checkin_id, user_id) VALUES (?, ?)",
+            [(checkin_id, u) for u in couple.users],
+        )
+        queued: list[int] = []
+        for user in couple.users:
+            intro = Msg(user, self.core.t("checkin.intro", count=len(items)))
+            first = self._question(user, checkin_id, tuple(items), 0)
+            queued += await self.core.queue_all(
+                conn, [intro, first], key=f"ci:{checkin_id}:open:{user}"
+            )
+        return queued
+
+    async def open_now(self, actor: Actor) -> Outcome:
+        """/checkin: open this week's check-in for both, or show where it stands."""
+        out = Outcome()
+        async with self.core.db.tx() as conn:
+            await self.core.touch_user(conn, actor)
+            couple = await self.core.couple_of(conn, actor.user_id)
+            if couple is None:
+                return out.say(Msg(actor.chat_id, self.core.t("common.not_paired")))
+            if couple.stage != "active":
+                return out.say(Msg(actor.chat_id, self.core.t("checkin.finish_setup")))
+            tz = couple.timezone or self.core.settings.default_timezone
+            week = schedule.iso_week(self.core.clock.now(), tz)
+            async with conn.execute(
+                "SELECT id, status FROM checkins WHERE couple_id = ? AND week = ?",
+                (couple.id, week),
+            ) as cur:
+                row = await cur.fetchone()
+            if row is None:
+                out.queued += await self._open(conn, couple, week, self.core.now())
+                if not actor.private:
+                    out.say(Msg(actor.chat_id, self.core.t("checkin.opened_group")))
+                return out
+            if row["status"] != "open":
+                nxt = schedule.human(schedule.from_ts(couple.next_due_at or 0), tz)
+                return out.say(Msg(actor.chat_id, self.core.t("checkin.week_done", next=nxt)))
+            progress = await self._progress(conn, actor.user_id, row["id"])
+            if progress is None or progress.stage == "done":
+                return out.say(Msg(actor.chat_id, self.core.t("checkin.waiting_partner")))
+            target = actor.user_id
+            out.say(self._current(target, progress))
+            if not actor.private:
+                out.reply.pop()
+                out.queued += await self.core.queue_all(conn, [self._current(target, progress)])
+                out.say(Msg(actor.chat_id, self.core.t("checkin.continue_private")))
+        return out
+
+    # -- rendering ---------------------------------------------------------------
+
+    def _question(self, chat: int, checkin_id: int, items: tuple[str, ...], pos: int) -> Msg:
+        q = self.core.content.question(items[pos])
+        theme = self.core.content.theme(q.theme).name if q.theme != "weekly" else ""
+        head = Safe(self.core.t("checkin.progress", n=pos + 1, total=len(items), theme=theme))
+        back = (
+            [Button(self.core.t("checkin.back"), cb("ci", checkin_id, pos, "back"))] if pos else []
+        )
+        if q.kind == "scale":
+            scale = [Button(str(v), cb("ci", checkin_id, pos, v)) for v in range(1, 6)]
+            text = self.core.t("checkin.scale", head=head, text=q.text, low=q.low, high=q.high)
+            return Msg(chat, text, rows(scale, back))
+        text = self.core.t("checkin.open", head=head, text=q.text)
+        skip = [Button(self.core.t("checkin.skip"), cb("ci", checkin_id, pos, "skip"))]
+        return Msg(chat, text, rows(skip + back))
+
+    def _note_prompt(self, chat: int, checkin_id: int, pos: int) -> Msg:
+        return Msg(
+            chat,
+            self.core.t("checkin.note"),
+            rows(
+                [
+                    Button(self.core.t("checkin.skip"), cb("cn", checkin_id, pos, "skip")),
+                    Button(self.core.t("checkin.change"), cb("cn", checkin_id, pos, "back")),
+                ]
+            ),
+        )
+
+    def _current(self, chat: int, p: Progress) -> Msg:
+        if p.stage == "note":
+            return self._note_prompt(chat, p.checkin_id, p.position)
+        return self._question(chat, p.checkin_id, p.items, p.position)
+
+    # -- answering -----------------------------------------------------------------
+
+    async def _progress(
+        self, conn: aiosqlite.Connection, user_id: int, checkin_id: int | None = None
+    ) -> Progress | None:
+        """The user's progress in the given check-in, or in their couple's open one."""
+        sql = (
+            "SELECT c.id, c.couple_id, c.items, c.status, p.position, p.stage "
+            "FROM checkin_progress p JOIN checkins c ON c.id = p.checkin_id "
+            "WHERE p.user_id = ? "
+        )
+        args: tuple[int, ...] = (user_id,)
+        if checkin_id is not None:
+            sql += "AND c.id = ?"
+            args += (checkin_id,)
+        else:
+            sql += "AND c.status = 'open' ORDER BY c.id DESC LIMIT 1"
+        async with conn.execute(sql, args) as cur:
+            r = await cur.fetchone()
+        if r is None:
+            return None
+        return Progress(
+            r["id"],
+            r["couple_id"],
+            tuple(json.loads(r["items"])),
+            r["status"],
+            r["position"],
+            r["stage"],
+        )
+
+    async def press(
+        self,
+        actor: Actor,
+        kind: str,
+        checkin_id: int | None,
+        pos: int | None,
+        value: str,
+        message_id: int | None,
+    ) -> Outcome:
+        """A scale button, Skip, Back (kind 'ci'), or the note's Skip / Change (kind 'cn')."""
+        out = Outcome()
+        async with self.core.db.tx() as conn:
+            p = await self._progress(conn, actor.user_id, checkin_id) if checkin_id else None
+            if p is None or pos is None:
+                out.toast, out.alert = self.core.t("checkin.not_yours"), True
+                return out
+            if p.status != "open":
+                out.toast = self.core.t("checkin.closed")
+                return out
+            expected_stage = "note" if kind == "cn" else "answer"
+            if value == "back" and kind == "ci" and pos == p.position and p.stage == "answer":
+                return await self._go_back(conn, actor, p, message_id, out)
+            if pos != p.position or p.stage != expected_stage:
+                out.toast = self.core.t("checkin.already")
+                return out
+            q = self.core.content.question(p.items[pos])
+            if kind == "cn":
+                if value == "back":
+                    await self._set_stage(conn, p, actor.user_id, pos, "answer")
+                    return out.say(self._question(actor.chat_id, p.checkin_id, p.items, pos))
+                await self.core.set_awaiting(conn, actor.user_id, None)
+                out.say(
+                    Msg(actor.chat_id, self.core.t("checkin.no_note"), edit_message_id=message_id)
+                )
+                return await self._advance(conn, actor, p, out)
+            if q.kind == "scale":
+                try:
+                    score = int(value)
+                except ValueError:
+                    score = 0
+                if not 1 <= score <= 5:
+                    out.toast = self.core.t("common.nothing_changed")
+                    return out
+                await self._store(conn, p, actor.user_id, q.id, q.theme, value=score)
+                await self._set_stage(conn, p, actor.user_id, pos, "note")
+                await self.core.set_awaiting(conn, actor.user_id, f"note:{p.checkin_id}:{pos}")
+                label = q.low if score == 1 else q.high if score == 5 else ""
+                chosen = self.core.t("checkin.chosen", text=q.text, value=score, label=label)
+                out.say(Msg(actor.chat_id, chosen, edit_message_id=message_id))
+                return out.say(self._note_prompt(actor.chat_id, p.checkin_id, pos))
+            if value == "skip":  # an open question, skipped
+                await conn.execute(
+                    "DELETE FROM answers WHERE checkin_id = ? AND user_id = ? AND question_id = ?",
+                    (p.checkin_id, actor.user_id, q.id),
+                )
+                await self.core.set_awaiting(conn, actor.user_id, None)
+                out.say(
+                    Msg(actor.chat_id, self.core.t("checkin.skipped"), edit_message_id=message_id)
+                )
+                return await self._advance(conn, actor, p, out)
+            out.toast = self.core.t("checkin.type_answer")
+            return out
+
+    async def _go_back(
+        self,
+        conn: aiosqlite.Connection,
+        actor: Actor,
+        p: Progress,
+        message_id: int | None,
+        out: Outcome,
+    ) -> Outcome:
+        pos = max(p.position - 1, 0)
+        await self._set_stage(conn, p, actor.user_id, pos, "answer")
+        await self.core.set_awaiting(conn, actor.user_id, self._awaiting_for(p, pos))
+        out.say(Msg(actor.chat_id, self.core.t("checkin.went_back"), edit_message_id=message_id))
+        return out.say(self._question(actor.chat_id, p.checkin_id, p.items, pos))
+
+    def _awaiting_for(self, p: Progress, pos: int) -> str | None:
+        q = self.core.content.question(p.items[pos])
+        return f"ans:{p.checkin_id}:{pos}" if q.kind == "open" else None
+
+    async def _set_stage(
+        self, conn: aiosqlite.Connection, p: Progress, user: int, pos: int, stage: str
+    ) -> None:
+        await conn.execute(
+            "UPDATE checkin_progress SET position = ?, stage = ? "
+            "WHERE checkin_id = ? AND user_id = ?",
+            (pos, stage, p.checkin_id, user),
+        )
+
+    async def _store(
+        self,
+        conn: aiosqlite.Connection,
+        p: Progress,
+        user: int,
+        qid: str,
+        theme: str,
+        *,
+        value: int | None = None,
+        text: str | None = None,
+    ) -> None:
+        await conn.execute(
+            "INSERT INTO answers "
+            "(checkin_id, user_id, question_id, theme, value, text, answered_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT(checkin_id, user_id, question_id) DO UPDATE"
+            " SET value = excluded.value, text = excluded.text, answered_at = excluded.answered_at",
+            (
+                p.checkin_id,
+                user,
+                qid,
+                theme,
+                value,
+                self.core.cipher.enc_opt(text),
+                self.core.now(),
+            ),
+        )
+
+    async def _advance(
+        self, conn: aiosqlite.Connection, actor: Actor, p: Progress, out: Outcome
+    ) -> Outcome:
+        nxt = p.position + 1
+        if nxt < len(p.items):
+            await self._set_stage(conn, p, actor.user_id, nxt, "answer")
+            await self.core.set_awaiting(conn, actor.user_id, self._awaiting_for(p, nxt))
+            return out.say(self._question(actor.chat_id, p.checkin_id, p.items, nxt))
+        await conn.execute(
+            "UPDATE checkin_progress SET position = ?, stage = 'done', finished_at = ? "
+            "WHERE checkin_id = ? AND user_id = ?",
+            (nxt, self.core.now(), p.checkin_id, actor.user_id),
+        )
+        await self.core.set_awaiting(conn, actor.user_id, None)
+        async with conn.execute(
+            "SELECT COUNT(*) FROM checkin_progress WHERE checkin_id = ? AND stage = 'done'",
+            (p.checkin_id,),
+        ) as cur:
+            row = await cur.fetchone()
+        if row is not None and row[0] == 2:
+            out.say(Msg(actor.chat_id, self.core.t("checkin.finished_both")))
+            out.queued += await self._reveal(conn, p.checkin_id)
+        else:
+            out.say(Msg(actor.chat_id, self.core.t("checkin.finished_first")))
+        return out
+
+    async def typed(
+        self,
+        conn: aiosqlite.Connection,
+        actor: Actor,
+        arg: str,
+        text: str,
+        out: Outcome,
+        *,
+        note: bool,
+    ) -> Outcome:
+        """A typed note (after a scale answer) or a typed open answer."""
+        checkin_s, _, pos_s = arg.partition(":")
+        p = await self._progress(conn, actor.user_id, int(checkin_s))
+        stage = "note" if note else "answer"
+        if p is None or p.status != "open" or p.position != int(pos_s) or p.stage != stage:
+            await self.core.set_awaiting(conn, actor.user_id, None)
+            return out.say(Msg(actor.chat_id, self.core.t("checkin.nothing_waiting")))
+        text = text.strip()[:2000]
+        q = self.core.content.question(p.items[p.position])
+        if note:
+            await conn.execute(
+                "UPDATE answers SET note = ? "
+                "WHERE checkin_id = ? AND user_id = ? AND question_id = ?",
+                (self.core.cipher.encrypt(text), p.checkin_id, actor.user_id, q.id),
+            )
+            out.say(Msg(actor.chat_id, self.core.t("checkin.note_saved")))
+        else:
+            await self._store(conn, p, actor.user_id, q.id, q.theme, text=text)
+            out.say(Msg(actor.chat_id, self.core.t("checkin.answer_saved")))
+        await self.core.set_awaiting(conn, actor.user_id, None)
+        return await self._advance(conn, actor, p, out)
+
+    def text_routes(self) -> dict[str, TextRoute]:
+        async def note(
+            conn: aiosqlite.Connection, actor: Actor, arg: str, text: str, out: Outcome
+        ) -> Outcome:
+            return await self.typed(conn, actor, arg, text, out, note=True)
+
+        async def answer(
+            conn: aiosqlite.Connection, actor: Actor, arg: str, text: str, out: Outcome
+        ) -> Outcome:
+            return await self.typed(conn, actor, arg, text, out, note=False)
+
+        return {"note": note, "ans": answer}
+
+    async def private_text(
+        self, conn: aiosqlite.Connection, actor: Actor, text: str, out: Outcome
+    ) -> Outcome | None:
+        """Text while a scale question waits: point at the buttons rather than stay silent."""
+        p = await self._progress(conn, actor.user_id)
+        if p is None or p.stage != "answer":
+            return None
+        out.say(Msg(actor.chat_id, self.core.t("checkin.use_buttons")))
+        return out.say(self._current(actor.chat_id, p))
+
+    # -- reveal --------------------------------------------------------------------
+
+    async def _reveal(self, conn: aiosqlite.Connection, checkin_id: int) -> list[int]:
+        """Both finished: show both sets at the same moment, once."""
+        cur = await conn.execute(
+            "UPDATE checkins SET status = 'revealed', closed_at = ? "
+            "WHERE id = ? AND status = 'open'",
+            (self.core.now(), checkin_id),
+        )
+        if cur.rowcount != 1:
+            return []
+        async with conn.execute(
+            "SELECT couple_id, items FROM checkins WHERE id = ?", (checkin_id,)
+        ) as c:
+            row = await c.fetchone()
+        assert row is not None
+        couple = await self.core.couple_by_id(conn, row["couple_id"])
+        if couple is None:
+            return []
+        names = {u: await self.core.first_name(conn, u) for u in couple.users}
+        async with conn.execute(
+            "SELECT user_id, question_id, value, text, note FROM answers WHERE checkin_id = ?",
+            (checkin_id,),
+        ) as c:
+            got = {(r["user_id"], r["question_id"]): r for r in await c.fetchall()}
+        parts = [self.core.t("checkin.reveal_head")]
+        for n, qid in enumerate(json.loads(row["items"])):
+            parts.append(self._reveal_item(couple, names, got, qid, checkin_id + n))
+        parts.append(self.core.t("checkin.reveal_foot"))
+        text = "\n\n".join(parts)
+        msgs = [
+            Msg(chat, chunk, protect=True)
+            for chat in couple.reveal_chats
+            for chunk in split_message(text)
+        ]
+        return await self.core.queue_all(conn, msgs, key=f"ci:{checkin_id}:reveal")
+
+    def _reveal_item(
+        self, couple: Couple, names: dict[int, str], got: dict, qid: str, seed: int
+    ) -> str:
+        q = self.core.content.question(qid)
+        lines = [f"<b>{_esc(q.text)}</b>"]
+        values: list[int] = []
+        for user in couple.users:
+            r = got.get((user, qid))
+            if q.kind == "scale":
+                value = r["value"] if r is not None else None
+                if value is not None:
+                    values.append(value)
+                shown = "–" if value is None else str(value)
+                lines.append(f"{_esc(names[user])}: <b>{shown}</b>/5")
+            else:
+                answer = self.core.cipher.dec_opt(r["text"]) if r is not None else None
+                lines.append(f"{_esc(names[user])}: {_esc(answer) if answer else '—'}")
+            note = self.core.cipher.dec_opt(r["note"]) if r is not None else None
+            if note:
+                lines.append(f"   <i>{_esc(note)}</i>")
+        if len(values) == 2 and abs(values[0] - values[1]) >= GAP:
+            theme = self.core.content.theme(q.theme)
+            starter = theme.starters[seed % len(theme.starters)]
+            lines.append(self.core.t("checkin.gap", starter=starter))
+        return "\n".join(lines)
+
+    # -- the sweep: open, remind, close ------------------------------------------------
+
+    async def sweep(self) -> list[int]:
+        queued: list[int] = []
+        now = self.core.now()
+        async with self.core.db.tx() as conn:
+            queued += await self._open_due(conn, now)
+            queued += await self._remind(conn, now)
+            queued += await self._tell_unreachable(conn)
+            queued += await self._close_expired(conn, now)
+        return queued
+
+    async def _open_due(self, conn: aiosqlite.Connection, now: int) -> list[int]:
+        async with conn.execute(
+            f"SELECT {COUPLE_COLUMNS} FROM couples WHERE next_due_at <= ? AND stage = 'active' "
+            "ORDER BY next_due_at LIMIT ?",
+            (now, SWEEP_BATCH),
+        ) as cur:
+            due = [couple_from_row(r) for r in await cur.fetchall()]
+        queued: list[int] = []
+        window = int(self.core.settings.checkin_window.total_seconds())
+        moves = []
+        for couple in due:
+            assert couple.next_due_at is not None
+            tz = couple.timezone or self.core.settings.default_timezone
+            due_at = couple.next_due_at
+            paused = couple.paused_until is not None and couple.paused_until > due_at
+            # Late after downtime: open once, if the week's window is still open.
+            if not paused and due_at + window > now:
+                week = schedule.iso_week(schedule.from_ts(due_at), tz)
+                queued += await self._open(conn, couple, week, now)
+            at = schedule.parse_hhmm(couple.local_time)
+            assert at is not None
+            not_before = schedule.from_ts(couple.paused_until) if couple.paused_until else None
+            nxt = schedule.next_due(
+                tz,
+                couple.weekday,
+                at,
+                max(schedule.from_ts(due_at), self.core.clock.now()),
+                not_before=not_before,
+            )
+            moves.append((schedule.ts(nxt), couple.id))
+        await conn.executemany("UPDATE couples SET next_due_at = ? WHERE id = ?", moves)
+        return queued
+
+    async def _remind(self, conn: aiosqlite.Connection, now: int) -> list[int]:
+        async with conn.execute(
+            "SELECT c.id, p.user_id, p.position, p.stage, c.items FROM checkins c "
+            "JOIN checkin_progress p ON p.checkin_id = c.id "
+            "JOIN couples k ON k.id = c.couple_id JOIN users u ON u.id = p.user_id "
+            "WHERE c.status = 'open' AND c.remind_at <= ? AND p.stage != 'done' "
+            "AND k.reminders = 1 AND u.reachable = 1",
+            (now,),
+        ) as cur:
+            rows_ = await cur.fetchall()
+        queued: list[int] = []
+        for r in rows_:
+            p = Progress(
+                r["id"], 0, tuple(json.loads(r["items"])), "open", r["position"], r["stage"]
+            )
+            msgs = [
+                Msg(r["user_id"], self.core.t("checkin.reminder")),
+                self._current(r["user_id"], p),
+            ]
+            queued += await self.core.queue_all(
+                conn, msgs, key=f"ci:{r['id']}:remind:{r['user_id']}"
+            )
+        await conn.execute(
+            "UPDATE checkins SET remind_at = NULL WHERE status = 'open' AND remind_at <= ?", (now,)
+        )
+        return queued
+
+    async def _tell_unreachable(self, conn: aiosqlite.Connection) -> list[int]:
+        """A partner who blocked the bot: the other is told once per check-in, never a loop."""
+        async with conn.execute(
+            "SELECT c.id, p.user_id, k.user_a, k.user_b FROM checkins c "
+            "JOIN checkin_progress p ON p.checkin_id = c.id JOIN users u ON u.id = p.user_id "
+            "JOIN couples k ON k.id = c.couple_id "
+            "WHERE c.status = 'open' AND u.reachable = 0 AND p.stage != 'done'"
+        ) as cur:
+            rows_ = await cur.fetchall()
+        queued: list[int] = []
+        for r in rows_:
+            other = r["user_b"] if r["user_id"] == r["user_a"] else r["user_a"]
+            name = await self.core.first_name(conn, r["user_id"])
+            msg = Msg(other, self.core.t("checkin.partner_unreachable", name=name))
+            new = await self.core.queue(conn, msg, key=f"ci:{r['id']}:unreachable:{r['user_id']}")
+            if new is not None:
+                queued.append(new)
+        return queued
+
+    async def _close_expired(self, conn: aiosqlite.Connection, now: int) -> list[int]:
+        async with conn.execute(
+            "SELECT c.id, c.couple_id FROM checkins c WHERE c.status = 'open' AND c.closes_at <= ?",
+            (now,),
+        ) as cur:
+            expired = await cur.fetchall()
+        queued: list[int] = []
+        for r in expired:
+            await conn.execute(
+                "UPDATE checkins SET status = 'expired', closed_at = ? WHERE id = ?", (now, r["id"])
+            )
+            couple = await self.core.couple_by_id(conn, r["couple_id"])
+            if couple is None:
+                continue
+            async with conn.execute(
+                "SELECT user_id, stage FROM checkin_progress WHERE checkin_id = ?", (r["id"],)
+            ) as cur:
+                done = {p["user_id"]: p["stage"] == "done" for p in await cur.fetchall()}
+            msgs = []
+            for user in couple.users:
+                await conn.execute(
+                    "UPDATE users SET awaiting = NULL WHERE id = ? AND "
+                    "(awaiting LIKE 'note:%' OR awaiting LIKE 'ans:%')",
+                    (user,),
+                )
+                key = "checkin.closed_you_done" if done.get(user) else "checkin.closed_unfinished"
+                msgs.append(Msg(user, self.core.t(key)))
+            queued += await self.core.queue_all(conn, msgs, key=f"ci:{r['id']}:expired")
+        return queued
+
+
+def _esc(text: str) -> str:
+    return html.escape(text)
+
+
+def split_message(text: str, limit: int = MESSAGE_LIMIT) -> list[str]:
+    """Split on blank lines, then lines, so no chunk exceeds Telegram's limit."""
+    if len(text) <= limit:
+        return [text]
+    chunks: list[str] = []
+    current = ""
+    for block in text.split("\n\n"):
+        pieces = [block] if len(block) <= limit else block.split("\n")
+        for piece in pieces:
+            piece = piece[:limit]
+            joiner = "\n\n" if current else ""
+            if len(current) + len(joiner) + len(piece) > limit:
+                chunks.append(current)
+                current = piece
+            else:
+                current += joiner + piece
+    if current:
+        chunks.append(current)
+    return chunks

@@ -32,6 +32,12 @@ class Outbox:
         """Claim unsent rows (the given ids, or the oldest pending ones), in id order."""
         now = self.core.now()
         async with self.core.db.tx() as conn:
+            # A user who blocked the bot is skipped until they come back (/start again).
+            await conn.execute(
+                "UPDATE outbox SET failed = 'unreachable', body = NULL "
+                "WHERE sent_at IS NULL AND failed IS NULL AND chat_id > 0 "
+                "AND chat_id IN (SELECT id FROM users WHERE reachable = 0)"
+            )
             where = "sent_at IS NULL AND failed IS NULL AND (claimed_at IS NULL OR claimed_at < ?)"
             params: list[object] = [now - STALE_CLAIM]
             if ids is not None:

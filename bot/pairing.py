@@ -503,7 +503,8 @@ class Pairing:
                 out.toast, out.alert = self.core.t("group.third_person"), True
                 return out
             own = await self.core.couple_of(conn, actor.user_id)
-            if own is not None and (not voters or not own.has(voters[0])):
+            # Already paired: fine if the other voter (if any yet) is the partner.
+            if own is not None and voters and not own.has(voters[0]):
                 partner = await self.core.first_name(conn, own.partner_of(actor.user_id))
                 out.toast, out.alert = self.core.t("group.paired_elsewhere", partner=partner), True
                 return out

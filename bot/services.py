@@ -9,6 +9,7 @@ from bot.feature import Feature, TextRoute
 from bot.messages import Msg, Outcome
 from bot.outbox import Outbox
 from bot.pairing import Pairing
+from bot.preferences import Preferences
 from bot.promises import Promises
 from bot.summary import Summaries
 
@@ -20,6 +21,7 @@ class Services:
         self.core = core
         self.outbox = Outbox(core)
         self.pairing = Pairing(core)
+        self.preferences = Preferences(core, self.pairing)
         self.checkins = Checkins(core)
         self.conflict = Conflict(core)
         self.promises = Promises(core)

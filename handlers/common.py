@@ -111,19 +111,27 @@ async def flush(bot: Bot, services: Services, ids: list[int] | None = None) -> i
         if not batch:
             return sent
         done: list[int] = []
+        refused: set[int] = set()  # chats that answered Forbidden in this batch
         for owed in batch:
-            if await _send_owed(bot, services, owed):
+            if owed.msg.chat_id in refused:
+                await services.outbox.failed(owed, "forbidden", final=True)
+                continue
+            result = await _send_owed(bot, services, owed)
+            if result == "sent":
                 done.append(owed.id)
+            elif result == "forbidden":
+                refused.add(owed.msg.chat_id)
         await services.outbox.done(done)
         sent += len(done)
         if ids is not None:
             return sent
 
 
-async def _send_owed(bot: Bot, services: Services, owed: Owed) -> bool:
+async def _send_owed(bot: Bot, services: Services, owed: Owed) -> str:
+    """Send one owed message: 'sent', 'forbidden' (blocked), or 'failed' (given up or retried)."""
     try:
         await send(bot, owed.msg)
-        return True
+        return "sent"
     except Forbidden:
         log.info(
             "outbox %s: chat %s blocked the bot; marked unreachable", owed.id, owed.msg.chat_id
@@ -131,15 +139,15 @@ async def _send_owed(bot: Bot, services: Services, owed: Owed) -> bool:
         await services.outbox.failed(owed, "forbidden", final=True)
         if owed.msg.chat_id > 0:
             await services.outbox.unreachable(owed.msg.chat_id)
-        return False
+        return "forbidden"
     except BadRequest as exc:
         log.warning("outbox %s: Telegram refused the message (%s)", owed.id, type(exc).__name__)
         await services.outbox.failed(owed, "bad_request", final=True)
-        return False
+        return "failed"
     except (RetryAfter, TimedOut, NetworkError) as exc:
         log.warning("outbox %s: will retry after %s", owed.id, type(exc).__name__)
         await services.outbox.failed(owed, "retry", final=False)
-        return False
+        return "failed"
 
 
 class BotInspector(ChatInspector):

@@ -1,0 +1,183 @@
+"""/settings: time zone, day, time, pause, reminders and where reveals go.
+
+Every change recomputes the next due moment in the same transaction and is
+confirmed in plain words to the one who made it, and told to the partner.
+"""
+
+from __future__ import annotations
+
+import aiosqlite
+
+from bot import schedule
+from bot.callbacks import cb
+from bot.core import Actor, Core, Couple
+from bot.messages import Button, Msg, Outcome, rows
+from bot.pairing import COMMON_ZONES, TIME_CHOICES, Pairing
+
+WEEK = 7 * 24 * 3600
+
+
+class Preferences:
+    def __init__(self, core: Core, pairing: Pairing) -> None:
+        self.core = core
+        self.pairing = pairing
+
+    def _card(self, couple: Couple, chat_id: int, note: str = "", edit: int | None = None) -> Msg:
+        c = couple.id
+        tz = couple.timezone or self.core.settings.default_timezone
+        paused = couple.paused_until is not None and couple.paused_until > self.core.now()
+        nxt = (
+            schedule.human(schedule.from_ts(couple.next_due_at), tz)
+            if couple.next_due_at
+            else self.core.t("status.not_scheduled")
+        )
+        text = self.core.t(
+            "prefs.card",
+            tz=tz,
+            day=schedule.DAYS[couple.weekday],
+            time=couple.local_time,
+            reminders=self.core.t("status.on" if couple.reminders else "status.off"),
+            reveal=self.core.t(
+                "prefs.reveal_" + ("group" if couple.reveal_to == "group" else "private")
+            ),
+            next=nxt,
+        )
+        if paused and couple.paused_until:
+            text += "\n" + self.core.t(
+                "prefs.paused_until", when=schedule.human(schedule.from_ts(couple.paused_until), tz)
+            )
+        if note:
+            text = note + "\n\n" + text
+        pause_row = (
+            [Button(self.core.t("prefs.resume"), cb("st", c, "resume"))]
+            if paused
+            else [
+                Button(self.core.t("prefs.pause", n=n), cb("st", c, "pause", n))
+                for n in (1, 2, 3, 4)
+            ]
+        )
+        buttons = rows(
+            [
+                Button(self.core.t("prefs.tz_button"), cb("st", c, "menu", "tz")),
+                Button(self.core.t("prefs.day_button"), cb("st", c, "menu", "day")),
+                Button(self.core.t("prefs.time_button"), cb("st", c, "menu", "time")),
+            ],
+            pause_row,
+            [
+                Button(self.core.t("prefs.reminders_button"), cb("st", c, "reminders")),
+                Button(self.core.t("prefs.reveal_button"), cb("st", c, "reveal")),
+            ],
+        )
+        return Msg(chat_id, text, buttons, edit_message_id=edit)
+
+    async def show(self, actor: Actor) -> Outcome:
+        out = Outcome()
+        async with self.core.db.tx() as conn:
+            await self.core.touch_user(conn, actor)
+            couple = await self.core.couple_of(conn, actor.user_id)
+            if couple is None:
+                return out.say(Msg(actor.chat_id, self.core.t("common.not_paired")))
+            return out.say(self._card(couple, actor.chat_id))
+
+    def _menu(self, couple: Couple, chat_id: int, which: str, edit: int | None) -> Msg:
+        c = couple.id
+        if which == "tz":
+            zones = [
+                Button(z.split("/")[-1].replace("_", " "), cb("st", c, "tz", z))
+                for z in COMMON_ZONES
+            ]
+            grid = tuple(tuple(zones[i : i + 2]) for i in range(0, len(zones), 2))
+            return Msg(chat_id, self.core.t("prefs.pick_tz"), grid, edit_message_id=edit)
+        if which == "day":
+            days = [Button(d[:3], cb("st", c, "day", n)) for n, d in enumerate(schedule.DAYS)]
+            return Msg(
+                chat_id, self.core.t("onboard.day"), rows(days[:4], days[4:]), edit_message_id=edit
+            )
+        times = [Button(t, cb("st", c, "time", t.replace(":", ""))) for t in TIME_CHOICES]
+        return Msg(
+            chat_id,
+            self.core.t("prefs.pick_time"),
+            rows(times[:3], times[3:]),
+            edit_message_id=edit,
+        )
+
+    async def press(
+        self, actor: Actor, couple_id: int | None, args: list[str], message_id: int | None
+    ) -> Outcome:
+        out = Outcome()
+        action = args[0] if args else ""
+        value = args[1] if len(args) > 1 else ""
+        async with self.core.db.tx() as conn:
+            couple = await self.core.couple_by_id(conn, couple_id) if couple_id else None
+            if couple is None or not couple.has(actor.user_id):
+                out.toast, out.alert = self.core.t("common.not_yours"), True
+                return out
+            if action == "menu":
+                return out.say(self._menu(couple, actor.chat_id, value, message_id))
+            change = await self._apply(conn, actor, couple, action, value)
+            if change is None:
+                out.toast = self.core.t("common.nothing_changed")
+                return out
+            if couple.stage == "active":
+                await self.pairing.reschedule(conn, couple.id, actor.chat_id)
+            updated = await self.core.couple_by_id(conn, couple.id)
+            assert updated is not None
+            out.say(self._card(updated, actor.chat_id, change, edit=message_id))
+            tz = updated.timezone or self.core.settings.default_timezone
+            when = (
+                schedule.human(schedule.from_ts(updated.next_due_at), tz)
+                if updated.next_due_at
+                else self.core.t("status.not_scheduled")
+            )
+            partner = couple.partner_of(actor.user_id)
+            told = Msg(
+                partner,
+                self.core.t("prefs.partner_told", name=actor.first_name, change=change, when=when),
+            )
+            out.queued += await self.core.queue_all(conn, [told])
+        return out
+
+    async def _apply(
+        self, conn: aiosqlite.Connection, actor: Actor, couple: Couple, action: str, value: str
+    ) -> str | None:
+        """Write one change; return how to say it, or None if the press made no sense."""
+        if action == "tz":
+            zone = schedule.valid_zone(value)
+            if zone is None:
+                return None
+            await conn.execute("UPDATE couples SET timezone = ? WHERE id = ?", (zone, couple.id))
+            return self.core.t("onboard.tz_set", zone=zone)
+        if action == "day" and value.isdigit() and 0 <= int(value) <= 6:
+            await conn.execute(
+                "UPDATE couples SET weekday = ? WHERE id = ?", (int(value), couple.id)
+            )
+            return self.core.t("onboard.day_set", day=schedule.DAYS[int(value)])
+        if action == "time" and len(value) == 4:
+            at = schedule.parse_hhmm(value[:2] + ":" + value[2:])
+            if at is None:
+                return None
+            await conn.execute(
+                "UPDATE couples SET local_time = ? WHERE id = ?", (f"{at:%H:%M}", couple.id)
+            )
+            return self.core.t("prefs.time_set", time=f"{at:%H:%M}")
+        if action == "pause" and value in ("1", "2", "3", "4"):
+            until = self.core.now() + int(value) * WEEK
+            await conn.execute(
+                "UPDATE couples SET paused_until = ? WHERE id = ?", (until, couple.id)
+            )
+            return self.core.t("prefs.paused", n=int(value))
+        if action == "resume":
+            await conn.execute("UPDATE couples SET paused_until = NULL WHERE id = ?", (couple.id,))
+            return self.core.t("prefs.resumed")
+        if action == "reminders":
+            await conn.execute(
+                "UPDATE couples SET reminders = 1 - reminders WHERE id = ?", (couple.id,)
+            )
+            return self.core.t("prefs.reminders_" + ("off" if couple.reminders else "on"))
+        if action == "reveal":
+            if couple.group_chat_id is None and couple.reveal_to == "private":
+                return self.core.t("prefs.no_group")
+            new = "private" if couple.reveal_to == "group" else "group"
+            await conn.execute("UPDATE couples SET reveal_to = ? WHERE id = ?", (new, couple.id))
+            return self.core.t("prefs.reveal_now_" + new)
+        return None

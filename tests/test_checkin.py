@@ -1,0 +1,179 @@
+"""The weekly check-in through the real application: schedule, answers, reveal."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from playground.sim import Person, World
+from tests.helpers import pair_by_invite
+
+GROUP = -500
+
+
+async def answer_all(world: World, who: Person, score: str = "4", note: str | None = None) -> None:
+    """Answer every item of the open check-in: scale items with `score`, open ones typed."""
+    for _ in range(10):
+        last = world.api.last(who.id)
+        labels = last.button_texts()
+        if "5" in labels:
+            await world.press(who, score)
+            if note:
+                await world.send(who, note)
+            else:
+                await world.press(who, "Skip")
+        elif "Skip" in labels:
+            await world.send(who, "A walk together on Saturday")
+        else:
+            return
+    raise AssertionError("check-in did not end")
+
+
+async def test_full_week_opens_on_time_reminds_and_reveals(
+    world: World, alice: Person, bob: Person
+) -> None:
+    await pair_by_invite(world, alice, bob)  # Europe/Berlin, Sunday 19:00
+    # Sunday 29 November 2026, 19:00 in Berlin is 18:00 UTC
+    world.clock.set(datetime(2026, 11, 29, 17, 59, tzinfo=UTC))
+    await world.tick()
+    assert not world.said(alice.id, "It's check-in time")
+    world.clock.set(datetime(2026, 11, 29, 18, 0, tzinfo=UTC))
+    await world.tick()
+    assert world.said(alice.id, "It's check-in time") and world.said(bob.id, "It's check-in time")
+    assert "1/5" in world.last_text(alice.id)
+
+    await answer_all(world, alice, "5", note="Felt close this week")
+    assert "as soon as your partner has finished" in world.last_text(alice.id)
+    assert not any("Nobody went first" in t for t in world.texts(alice.id))
+
+    world.clock.advance(timedelta(hours=24))
+    await world.tick()
+    assert world.said(bob.id, "gentle nudge") and not world.said(alice.id, "gentle nudge")
+    world.clock.advance(timedelta(hours=1))
+    await world.tick()
+    assert sum("gentle nudge" in t for t in world.texts(bob.id)) == 1
+
+    await answer_all(world, bob, "2")
+    for chat in (alice.id, bob.id):
+        reveal = [s for s in world.api.sent_to(chat) if "Nobody went first" in s.text]
+        assert len(reveal) == 1 and reveal[0].protect
+        text = reveal[0].text
+        assert "Alice: <b>5</b>/5" in text and "Bob: <b>2</b>/5" in text
+        assert "Felt close this week" in text
+        assert "You see this one differently" in text
+    # the next one is scheduled a week later
+    await world.send(alice, "/status")
+    assert "Sunday 6 December, 19:00" in world.last_text(alice.id)
+
+
+async def test_reveal_goes_to_the_group(world: World, alice: Person, bob: Person) -> None:
+    world.make_group(GROUP, alice, bob)
+    await pair_by_invite(world, alice, bob)
+    await world.add_bot(GROUP, alice)
+    await world.press(alice, "I'm in", chat_id=GROUP)
+    await world.press(bob, "I'm in", chat_id=GROUP)
+    await world.send(alice, "/checkin", chat_id=GROUP)
+    assert "look in your private chat" in world.last_text(GROUP)
+    await answer_all(world, alice)
+    await answer_all(world, bob)
+    assert world.said(GROUP, "Nobody went first")
+    assert not any("Nobody went first" in t for t in world.texts(alice.id))
+
+
+async def test_back_changes_an_answer_until_finished(
+    world: World, alice: Person, bob: Person
+) -> None:
+    await pair_by_invite(world, alice, bob)
+    await world.send(alice, "/checkin")
+    await world.press(alice, "1")
+    await world.press(alice, "Skip")
+    assert "2/5" in world.last_text(alice.id)
+    await world.press(alice, "Back")
+    assert "1/5" in world.last_text(alice.id)
+    await world.press(alice, "3")
+    await world.press(alice, "Skip")
+    await answer_all(world, alice, "3")
+    await answer_all(world, bob, "3")
+    reveal = next(t for t in world.texts(bob.id) if "Nobody went first" in t)
+    assert "Alice: <b>1</b>/5" not in reveal
+    assert reveal.count("Alice: <b>3</b>/5") == 4
+
+
+async def test_restart_mid_answering_continues(world: World, alice: Person, bob: Person) -> None:
+    await pair_by_invite(world, alice, bob)
+    await world.send(alice, "/checkin")
+    await world.press(alice, "4")
+    await world.restart()
+    await world.send(alice, "A note typed after a restart")
+    assert "2/5" in world.last_text(alice.id)
+    await world.restart()
+    await world.send(alice, "/checkin")
+    assert "2/5" in world.last_text(alice.id)
+    await answer_all(world, alice)
+    await answer_all(world, bob)
+    assert world.said(alice.id, "A note typed after a restart")
+
+
+async def test_stale_double_and_forged_presses(
+    world: World, alice: Person, bob: Person, carol: Person
+) -> None:
+    dave = world.person(404, "Dave")
+    await pair_by_invite(world, alice, bob)
+    await pair_by_invite(world, carol, dave)
+    await world.send(alice, "/checkin")
+    _, four = world.find_button(alice.id, "4")
+    await world.press(alice, "4")
+    # the same button again: already answered, nothing changes
+    await world.press_data(alice, four["callback_data"])
+    assert "already answered" in world.api.calls_of("answerCallbackQuery")[-1].params["text"]
+    # Carol forges a press naming Alice's check-in
+    await world.press_data(carol, four["callback_data"].replace(":4", ":1"))
+    assert "isn't yours" in world.api.calls_of("answerCallbackQuery")[-1].params["text"]
+    # a duplicate delivery of a press is dropped before any handler
+    await world.press(alice, "Skip")
+    before = len(world.api.calls)
+    await world.redeliver()
+    assert len(world.api.calls) == before
+    await answer_all(world, alice, "2")
+    await answer_all(world, bob, "2")
+    reveal = next(t for t in world.texts(alice.id) if "Nobody went first" in t)
+    assert reveal.count("Alice: <b>2</b>/5") == 3 and "Alice: <b>4</b>/5" in reveal
+
+
+async def test_text_without_a_question_gets_help(world: World, alice: Person, bob: Person) -> None:
+    await pair_by_invite(world, alice, bob)
+    await world.send(alice, "/checkin")
+    await world.send(alice, "five!")
+    assert "buttons 1 to 5" in world.texts(alice.id)[-2]
+    await answer_all(world, alice)
+    await world.send(alice, "anything else?")
+    assert "/help" in world.last_text(alice.id)
+
+
+async def test_one_partner_never_finishes(world: World, alice: Person, bob: Person) -> None:
+    await pair_by_invite(world, alice, bob)
+    await world.send(alice, "/checkin")
+    await answer_all(world, alice, "5", note="private canary words")
+    await world.press(bob, "1")
+    world.clock.advance(timedelta(hours=72))
+    await world.tick()
+    assert world.said(alice.id, "didn't get to finish")
+    assert world.said(bob.id, "closed before you finished")
+    for chat in (alice.id, bob.id):
+        assert not any("canary" in t and "Alice:" in t for t in world.texts(chat))
+        assert not any("Nobody went first" in t for t in world.texts(chat))
+    # a late press on the closed check-in changes nothing
+    await world.press(bob, "Skip")
+    assert "has closed" in world.api.calls_of("answerCallbackQuery")[-1].params["text"]
+
+
+async def test_blocked_partner_is_reported_once(world: World, alice: Person, bob: Person) -> None:
+    await pair_by_invite(world, alice, bob)
+    world.api.blocked.add(bob.id)
+    calls_before = len(world.api.calls)
+    await world.send(alice, "/checkin")
+    await world.tick()
+    await world.tick()
+    notes = [t for t in world.texts(alice.id) if "can't reach Bob" in t]
+    assert len(notes) == 1
+    sends_to_bob = [c for c in world.api.calls[calls_before:] if c.params.get("chat_id") == bob.id]
+    assert len(sends_to_bob) == 1  # one refused attempt, no retry loop
