@@ -42,15 +42,15 @@ def compose(content: Content, history: Sequence[PastWeek]) -> list[str]:
     def pick(theme: str) -> str:
         pool = [q for q in content.questions if q.theme == theme]
 
-        def key(q: Question) -> tuple[int, int, int, str]:
+        def key(q: Question) -> tuple[int, int, int, int, str]:
             age = last_asked.get(q.id)
             recent = age is not None and age < NO_REPEAT_WEEKS - 1
-            never = age is None
             # fresh before recent; scale before open; never-asked, then longest ago
             return (
                 int(recent),
                 int(q.kind != "scale") if theme != WEEKLY else 0,
-                0 if never else -age,  # type: ignore[operator]
+                int(age is not None),
+                -(age or 0),
                 q.id,
             )
 
@@ -58,11 +58,12 @@ def compose(content: Content, history: Sequence[PastWeek]) -> list[str]:
 
     last = history[-1].scores if history else {}
 
-    def rotating_key(theme: str) -> tuple[int, float, float, int]:
+    def rotating_key(theme: str) -> tuple[int, int, float, float, int]:
         age = theme_age.get(theme)
         mean, gap = last.get(theme, (5.0, 0.0))
         return (
-            0 if age is None else -age,  # never asked first, then longest ago
+            int(age is not None),  # never asked first,
+            -(age or 0),  # then the longest ago
             mean,  # lower scores first
             -gap,  # then the widest gap
             ROTATING.index(theme),

@@ -122,13 +122,14 @@ class Preferences:
                 await self.pairing.reschedule(conn, couple.id, actor.chat_id)
             updated = await self.core.couple_by_id(conn, couple.id)
             assert updated is not None
-            out.say(self._card(updated, actor.chat_id, change, edit=message_id))
             tz = updated.timezone or self.core.settings.default_timezone
             when = (
                 schedule.human(schedule.from_ts(updated.next_due_at), tz)
                 if updated.next_due_at
                 else self.core.t("status.not_scheduled")
             )
+            confirm = change + " " + self.core.t("settings.next", when=when)
+            out.say(self._card(updated, actor.chat_id, confirm, edit=message_id))
             partner = couple.partner_of(actor.user_id)
             told = Msg(
                 partner,

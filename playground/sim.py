@@ -213,8 +213,8 @@ class World:
                     "chat": self._chat(chat_id),
                     "from": by.as_user(),
                     "date": date,
-                    "old_chat_member": {"status": old, "user": bot_user},
-                    "new_chat_member": {"status": new, "user": bot_user},
+                    "old_chat_member": _member(old, bot_user),
+                    "new_chat_member": _member(new, bot_user),
                 }
             }
         )
@@ -242,3 +242,10 @@ class World:
 
     def said(self, chat_id: int, fragment: str) -> bool:
         return any(fragment.lower() in t.lower() for t in self.texts(chat_id))
+
+
+def _member(status: str, user: dict[str, Any]) -> dict[str, Any]:
+    member: dict[str, Any] = {"status": status, "user": user}
+    if status == "kicked":
+        member["until_date"] = 0  # banned for ever, as Telegram reports a blocked bot
+    return member

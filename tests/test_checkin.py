@@ -177,3 +177,92 @@ async def test_blocked_partner_is_reported_once(world: World, alice: Person, bob
     assert len(notes) == 1
     sends_to_bob = [c for c in world.api.calls[calls_before:] if c.params.get("chat_id") == bob.id]
     assert len(sends_to_bob) == 1  # one refused attempt, no retry loop
+
+
+async def onboard_at(world: World, a: Person, b: Person, zone: str, day: str, at: str) -> None:
+    await pair_by_invite(world, a, b, onboard=False)
+    await world.send(a, zone)
+    await world.press(a, day)
+    await world.send(a, at)
+
+
+async def count_opened(world: World, who: Person) -> int:
+    return sum("It's check-in time" in t for t in world.texts(who.id))
+
+
+async def sweep_through(world: World, start: datetime, hours: int, step_minutes: int = 10) -> None:
+    world.clock.set(start)
+    for _ in range(hours * 60 // step_minutes):
+        world.clock.advance(timedelta(minutes=step_minutes))
+        await world.tick()
+
+
+async def test_opens_at_the_right_utc_moment_in_several_zones(world: World) -> None:
+    couples = [  # Sunday 19:00 local, in UTC, earliest first
+        ("Australia/Sydney", datetime(2026, 11, 29, 8, 0, tzinfo=UTC)),
+        ("Asia/Tokyo", datetime(2026, 11, 29, 10, 0, tzinfo=UTC)),
+        ("America/Los_Angeles", datetime(2026, 11, 30, 3, 0, tzinfo=UTC)),
+    ]
+    people = []
+    for n, (zone, _) in enumerate(couples):
+        a, b = world.person(1000 + n, f"A{n}"), world.person(2000 + n, f"B{n}")
+        await onboard_at(world, a, b, zone, "Sun", "19:00")
+        people.append(a)
+    for (_, moment), a in zip(couples, people, strict=True):
+        world.clock.set(moment - timedelta(minutes=1))
+        await world.tick()
+        assert await count_opened(world, a) == 0
+        world.clock.set(moment)
+        await world.tick()
+        assert await count_opened(world, a) == 1
+
+
+async def test_dst_weeks_open_exactly_once(world: World) -> None:
+    cases = [
+        ("Europe/Berlin", "02:30", datetime(2026, 3, 28, 20, 0, tzinfo=UTC)),
+        ("Europe/Berlin", "02:30", datetime(2026, 10, 24, 20, 0, tzinfo=UTC)),
+        ("America/New_York", "01:30", datetime(2026, 10, 31, 20, 0, tzinfo=UTC)),
+    ]
+    for n, (zone, at, start) in enumerate(cases):
+        a, b = world.person(3000 + n, f"A{n}"), world.person(4000 + n, f"B{n}")
+        world.clock.set(start - timedelta(days=1))
+        await onboard_at(world, a, b, zone, "Sun", at)
+        await sweep_through(world, start, 14)
+        assert await count_opened(world, a) == 1, zone
+
+
+async def test_downtime_across_the_due_moment_opens_once(
+    world: World, alice: Person, bob: Person
+) -> None:
+    await pair_by_invite(world, alice, bob)
+    await world.stop()
+    world.clock.set(datetime(2026, 11, 29, 23, 0, tzinfo=UTC))  # down over 18:00 UTC
+    await world.start()
+    await world.tick()
+    await world.tick()
+    assert await count_opened(world, alice) == 1
+    # down across a whole window: that week is skipped, the next one comes
+    await world.stop()
+    world.clock.set(datetime(2026, 12, 10, 12, 0, tzinfo=UTC))
+    await world.start()
+    await world.tick()
+    assert await count_opened(world, alice) == 1
+    await world.send(alice, "/status")
+    assert "Sunday 13 December" in world.last_text(alice.id)
+
+
+async def test_settings_change_recomputes_and_pause_skips(
+    world: World, alice: Person, bob: Person
+) -> None:
+    await pair_by_invite(world, alice, bob)
+    await world.send(alice, "/settings")
+    await world.press(alice, "Day")
+    await world.press(alice, "Tue")
+    assert "Next check-in: Tuesday 24 November, 19:00 Europe/Berlin" in world.last_text(alice.id)
+    assert world.said(bob.id, "Alice changed your settings")
+    await world.press(alice, "2w")
+    assert "Tuesday 8 December" in world.last_text(alice.id)
+    await sweep_through(world, world.clock.now(), 24 * 14 - 24, step_minutes=360)
+    assert await count_opened(world, alice) == 0
+    await world.press(alice, "Reminders")
+    assert "Reminders are off" in world.last_text(alice.id)
