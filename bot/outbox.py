@@ -28,8 +28,14 @@ class Outbox:
     def __init__(self, core: Core) -> None:
         self.core = core
 
-    async def claim(self, ids: list[int] | None = None, limit: int = 500) -> list[Owed]:
-        """Claim unsent rows (the given ids, or the oldest pending ones), in id order."""
+    async def claim(
+        self, ids: list[int] | None = None, limit: int = 500, after: int = 0
+    ) -> list[Owed]:
+        """Claim unsent rows (the given ids, or the oldest pending ones), in id order.
+
+        `after` skips ids up to it: a drain passes each row once, so a row released for
+        retry waits for the next drain instead of being retried in a tight loop.
+        """
         now = self.core.now()
         async with self.core.db.tx() as conn:
             # A user who blocked the bot is skipped until they come back (/start again).
@@ -39,7 +45,8 @@ class Outbox:
                 "AND chat_id IN (SELECT id FROM users WHERE reachable = 0)"
             )
             where = "sent_at IS NULL AND failed IS NULL AND (claimed_at IS NULL OR claimed_at < ?)"
-            params: list[object] = [now - STALE_CLAIM]
+            where += " AND id > ?"
+            params: list[object] = [now - STALE_CLAIM, after]
             if ids is not None:
                 if not ids:
                     return []

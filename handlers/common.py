@@ -106,10 +106,12 @@ async def deliver(update: Update, context: ContextTypes.DEFAULT_TYPE, out: Outco
 async def flush(bot: Bot, services: Services, ids: list[int] | None = None) -> int:
     """Send owed messages (the given ids, or everything pending). Returns how many went out."""
     sent = 0
+    after = 0  # each row once per flush: one released for retry waits for the next tick
     while True:
-        batch = await services.outbox.claim(ids)
+        batch = await services.outbox.claim(ids, after=after)
         if not batch:
             return sent
+        after = batch[-1].id
         done: list[int] = []
         refused: set[int] = set()  # chats that answered Forbidden in this batch
         for owed in batch:
