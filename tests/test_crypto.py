@@ -1,0 +1,56 @@
+"""Encryption at rest: key handling and rotation."""
+
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+
+import pytest
+from cryptography.fernet import Fernet
+
+from bot.crypto import Cipher
+from bot.rotate import rotate
+from playground.sim import Person, World
+from tests.helpers import pair_by_invite
+
+
+def test_key_file_is_created_owner_only_and_apart(tmp_path: Path) -> None:
+    db = tmp_path / "data" / "trellis.sqlite3"
+    key_file = tmp_path / "secrets" / "trellis.key"
+    cipher = Cipher.from_settings(None, key_file, db)
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    assert cipher.decrypt(cipher.encrypt("hello")) == "hello"
+    # the same file gives the same key on the next start
+    assert Cipher.from_settings(None, key_file, db).decrypt(cipher.encrypt("x")) == "x"
+    with pytest.raises(ValueError, match="apart"):
+        Cipher.from_settings(None, db.parent / "k.key", db)
+
+
+def test_wrong_key_is_a_clear_error() -> None:
+    blob = Cipher([Fernet.generate_key()]).encrypt("secret")
+    with pytest.raises(ValueError, match="DATA_ENCRYPTION_KEY"):
+        Cipher([Fernet.generate_key()]).decrypt(blob)
+
+
+async def test_rotation_reencrypts_everything(world: World, alice: Person, bob: Person) -> None:
+    await pair_by_invite(world, alice, bob)
+    await world.send(alice, "/checkin")
+    await world.press(alice, "4")
+    await world.send(alice, "rotation canary note")
+    await world.stop()
+    old = world.key
+    new = Fernet.generate_key().decode()
+    assert rotate(world.db_path, Cipher([new.encode(), old.encode()])) > 0
+    world.key = new  # only the new key from now on
+    await world.start()
+    await world.send(alice, "/checkin")
+    assert "2/5" in world.last_text(alice.id)
+    await world.press(alice, "Back")
+    await world.press(alice, "5")
+    await world.press(alice, "Skip")
+    from tests.test_checkin import answer_all
+
+    await answer_all(world, alice)
+    await answer_all(world, bob)
+    reveal = next(t for t in world.texts(bob.id) if "Nobody went first" in t)
+    assert "rotation canary note" in reveal  # written under the old key, read with the new
