@@ -33,6 +33,11 @@ def setup_logging(level: str) -> None:
         max(logging.INFO, logging.getLevelName(level))
     )
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    # At DEBUG, PTB's bot logs every Bot API call's parameters and answer (message text)
+    # and its webhook server logs every body; aiosqlite logs every statement's parameters.
+    # None of that may reach a log, so these stay at INFO whatever LOG_LEVEL says.
+    for name in ("telegram", "aiosqlite"):
+        logging.getLogger(name).setLevel(max(logging.INFO, logging.getLevelName(level)))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,99 @@
+"""What users write never reaches a log (at any level) or the raw database file.
+
+A canary string goes into every kind of free text: check-in notes and open answers,
+unasked messages, text sent while the database fails. Logging is set up exactly as
+`python -m bot` does with LOG_LEVEL=DEBUG, and everything is captured.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import bot.db
+from bot.__main__ import setup_logging
+from playground.sim import TEST_TOKEN, Person, World
+from tests.helpers import pair_by_invite
+
+CANARY = "canary-7f3a9c-pelican"
+
+
+@pytest.fixture
+def debug_logging(caplog: pytest.LogCaptureFixture) -> Iterator[pytest.LogCaptureFixture]:
+    """`setup_logging('DEBUG')`, undone afterwards so other tests keep their levels."""
+    names = ["", *logging.root.manager.loggerDict]
+    before = {n: logging.getLogger(n).level for n in names}
+    setup_logging("DEBUG")
+    caplog.set_level(logging.DEBUG)
+    yield caplog
+    for name in [*logging.root.manager.loggerDict]:
+        logging.getLogger(name).setLevel(before.get(name, logging.NOTSET))
+
+
+async def answer_with_canary(world: World, who: Person) -> None:
+    """Answer the open check-in, putting the canary in every note and open answer."""
+    for _ in range(12):
+        labels = world.api.last(who.id).button_texts()
+        if "5" in labels:
+            await world.press(who, "4")
+            await world.send(who, f"note {CANARY} from {who.first_name}")
+        elif "Skip" in labels:
+            await world.send(who, f"open answer {CANARY}")
+        else:
+            return
+    raise AssertionError("check-in did not end")
+
+
+def raw_files(db_path: Path) -> bytes:
+    return b"".join(
+        p.read_bytes() for p in db_path.parent.iterdir() if p.name.startswith(db_path.name)
+    )
+
+
+async def test_canary_in_no_log_and_not_in_the_database_file(
+    world: World,
+    alice: Person,
+    bob: Person,
+    debug_logging: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    await pair_by_invite(world, alice, bob)
+    await world.send(alice, f"unasked {CANARY}")
+    await world.send(alice, "/checkin")
+    await answer_with_canary(world, alice)
+    await answer_with_canary(world, bob)
+    assert any(CANARY in t for t in world.texts(alice.id))  # the reveal shows the notes
+    await world.tick()
+
+    # A failure while handling canary text: the error log says what happened, not what.
+    monkeypatch.setattr(bot.db, "BUSY_TIMEOUT_MS", 20)
+    await world.restart()
+    world.raise_errors = False
+    other = sqlite3.connect(world.db_path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    try:
+        await world.send(bob, f"while locked {CANARY}")
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    assert world.errors
+    world.errors.clear()
+    world.raise_errors = True
+
+    assert logging.getLogger("bot.checkins").isEnabledFor(logging.DEBUG)  # DEBUG was on
+    assert any(r.levelno == logging.ERROR for r in debug_logging.records)  # the failure
+    logged = debug_logging.text + "\n".join(
+        r.getMessage() + str(r.exc_info or "") for r in debug_logging.records
+    )
+    assert CANARY not in logged
+    assert TEST_TOKEN not in logged and TEST_TOKEN.split(":")[1] not in logged
+
+    await world.stop()
+    raw = raw_files(world.db_path)
+    assert raw  # the file and its -wal were read
+    assert CANARY.encode() not in raw
+    await world.start()  # the fixture stops it again
