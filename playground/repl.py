@@ -456,9 +456,7 @@ class Playground:
         return path
 
 
-async def run_lines(
-    pg: Playground, lines: Iterable[str], *, echo: bool = True, stop_on_error: bool = False
-) -> int:
+async def run_lines(pg: Playground, lines: Iterable[str], *, echo: bool = True) -> int:
     """Script mode: echo each line, act on it. Exit status 1 if a handler raised,
     2 if a line couldn't be acted on (a typo, a button that isn't there), else 0."""
     await pg.start()
@@ -470,10 +468,7 @@ async def run_lines(
                 continue
             if echo:
                 pg.say(f"\n> {line.strip()}")
-            before = pg.failed
             if not await pg.handle(line):
-                break
-            if stop_on_error and pg.failed and not before:
                 break
     finally:
         await pg.stop()

@@ -57,6 +57,11 @@ async def test_press_by_number_switching_and_usage_errors(tmp_path: Path) -> Non
         "sam@g: /pair",  # no group yet
         "hello there",  # bare: Robin, private
         "/wait 2x",
+        "/restart",
+        "/tick",
+        "sam: /status",
+        "/quit",
+        "b: never read",
     ]
     code = await run_lines(pg, script)
     transcript = out.getvalue()
@@ -66,6 +71,8 @@ async def test_press_by_number_switching_and_usage_errors(tmp_path: Path) -> Non
     assert "?? there is no group yet" in transcript
     assert "> hello there\n[Robin's chat]\n  I wasn't waiting" in transcript
     assert "?? can't read the duration" in transcript
+    assert "the bot restarted" in transcript and "Paired with Robin" in transcript
+    assert "never read" not in transcript.split("> /quit")[1]
 
 
 async def test_group_first_pairing_and_toasts(tmp_path: Path) -> None:
