@@ -100,6 +100,12 @@ class Database:
     async def vacuum(self) -> None:
         """Rewrite the file so no freed page keeps old bytes (used after erasure)."""
         async with self._lock:
-            await self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-            await self.conn.execute("VACUUM")
-            await self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            # Each cursor is drained and closed: the checkpoint returns a row, and an
+            # unfinished statement makes VACUUM fail ("SQL statements in progress").
+            for sql in (
+                "PRAGMA wal_checkpoint(TRUNCATE)",
+                "VACUUM",
+                "PRAGMA wal_checkpoint(TRUNCATE)",
+            ):
+                async with self.conn.execute(sql) as cur:
+                    await cur.fetchall()
