@@ -1,9 +1,583 @@
-"""Placeholder wiring; the feature is built in its own issue."""
+"""Promises and appreciation: small commitments followed up, and thanks passed on.
+
+Promise states (one transaction per transition, `version` bumped each time so a
+stale or forged button cannot act twice):
+
+    open --due (sweep)--> asked --Kept--> kept
+      |                     |--Missed--> missed
+      |                     '--Not yet (first ask only)--> open, due + 3 days
+      '--promiser "Done"--> claimed --partner Kept--> kept
+                                    '--partner Not yet--> open
+A promise is asked about at most twice; the framing is never a score of a person.
+"""
 
 from __future__ import annotations
 
-from bot.feature import Feature
+import re
+from dataclasses import dataclass
+from datetime import date, time, timedelta
+from zoneinfo import ZoneInfo
+
+import aiosqlite
+
+from bot import schedule
+from bot.callbacks import cb
+from bot.core import Actor, Core, Couple
+from bot.feature import Feature, TextRoute
+from bot.messages import Button, Msg, Outcome, rows
+
+NOT_YET = 3 * 24 * 3600
+DEFAULT_DAYS = 7
+MONTH = 30 * 24 * 3600
+MAX_TEXT = 300
+MAX_ASKS = 2
+DUE_AT = time(20, 0)  # a due date means that evening, local time
+ANSWERABLE = ("asked", "claimed")
+LIVE = ("open", "asked", "claimed")
+
+_WEEKDAYS = {d.lower(): n for n, d in enumerate(schedule.DAYS)} | {
+    d[:3].lower(): n for n, d in enumerate(schedule.DAYS)
+}
+_BY_RE = re.compile(r"^(?P<what>.+?)\s+by\s+(?P<when>[^\s].{0,30})$", re.IGNORECASE | re.DOTALL)
+_IN_RE = re.compile(r"^in\s+(\d{1,2})\s+(day|days|week|weeks)$")
+_MONTHS = {
+    m: n
+    for n, names in enumerate(
+        (
+            ("jan", "january"),
+            ("feb", "february"),
+            ("mar", "march"),
+            ("apr", "april"),
+            ("may",),
+            ("jun", "june"),
+            ("jul", "july"),
+            ("aug", "august"),
+            ("sep", "sept", "september"),
+            ("oct", "october"),
+            ("nov", "november"),
+            ("dec", "december"),
+        ),
+        start=1,
+    )
+    for m in names
+}
+
+
+def parse_when(when: str, today: date) -> date | None:
+    """'Friday', 'tomorrow', 'next week', 'in 3 days', '2026-12-05', '5 Dec' -> a local date."""
+    w = " ".join(when.lower().strip().rstrip(".!").split())
+    if w.startswith("next ") and w[5:] in _WEEKDAYS:
+        w = w[5:]
+    if w in ("today", "tonight"):
+        return today
+    if w == "tomorrow":
+        return today + timedelta(days=1)
+    if w in ("next week", "a week", "one week"):
+        return today + timedelta(days=7)
+    if w in ("the weekend", "weekend", "the end of the week", "end of the week"):
+        return today + timedelta(days=(5 - today.weekday()) % 7 or 7)
+    if w in _WEEKDAYS:
+        return today + timedelta(days=(_WEEKDAYS[w] - today.weekday()) % 7 or 7)
+    found = _IN_RE.match(w)
+    if found:
+        n = int(found.group(1))
+        return today + timedelta(days=n * (7 if found.group(2).startswith("week") else 1))
+    try:
+        return date.fromisoformat(w)
+    except ValueError:
+        pass
+    parts = w.replace(",", " ").split()
+    if len(parts) == 2:
+        day_s, month_s = (parts[0], parts[1]) if parts[0].isdigit() else (parts[1], parts[0])
+        month = _MONTHS.get(month_s)
+        if month and day_s.isdigit():
+            for year in (today.year, today.year + 1):
+                try:
+                    candidate = date(year, month, int(day_s))
+                except ValueError:
+                    return None
+                if candidate >= today:
+                    return candidate
+    return None
+
+
+def local_day(at: int, zone: str) -> str:
+    """'Friday 27 November' in `zone`."""
+    local = schedule.from_ts(at).astimezone(ZoneInfo(zone))
+    return f"{schedule.DAYS[local.weekday()]} {local.day} {local:%B}"
+
+
+async def paired(
+    core: Core, conn: aiosqlite.Connection, actor: Actor, out: Outcome
+) -> Couple | None:
+    """The actor's couple (refreshing the user); None with a kind reply when unpaired."""
+    await core.touch_user(conn, actor)
+    couple = await core.couple_of(conn, actor.user_id)
+    if couple is None:
+        out.say(Msg(actor.chat_id, core.t("common.not_paired")))
+    return couple
+
+
+@dataclass(frozen=True, slots=True)
+class Promise:
+    id: int
+    couple_id: int
+    promiser_id: int
+    partner_id: int
+    text: str
+    source: str
+    state: str
+    version: int
+    created_at: int
+    due_at: int
+    asks: int
+    resolved_at: int | None
 
 
 class Promises(Feature):
-    pass
+    def text_routes(self) -> dict[str, TextRoute]:
+        return {"prom": self._typed_promise, "thx": self._typed_thanks}
+
+    # -- helpers -------------------------------------------------------------
+
+    def _zone(self, couple: Couple) -> str:
+        return couple.timezone or self.core.settings.default_timezone
+
+    def when(self, couple: Couple, at: int) -> str:
+        return local_day(at, self._zone(couple))
+
+    def _due_ts(self, couple: Couple, day: date) -> int:
+        moment = schedule.ts(schedule.local_to_utc(day, DUE_AT, ZoneInfo(self._zone(couple))))
+        return max(moment, self.core.now() + 3600)
+
+    def _row(self, row: aiosqlite.Row) -> Promise:
+        return Promise(
+            id=row["id"],
+            couple_id=row["couple_id"],
+            promiser_id=row["promiser_id"],
+            partner_id=row["partner_id"],
+            text=self.core.cipher.decrypt(row["text"]),
+            source=row["source"],
+            state=row["state"],
+            version=row["version"],
+            created_at=row["created_at"],
+            due_at=row["due_at"],
+            asks=row["asks"],
+            resolved_at=row["resolved_at"],
+        )
+
+    async def get(self, conn: aiosqlite.Connection, promise_id: int) -> Promise | None:
+        async with conn.execute("SELECT * FROM promises WHERE id = ?", (promise_id,)) as cur:
+            row = await cur.fetchone()
+        return self._row(row) if row else None
+
+    async def of_couple(
+        self, conn: aiosqlite.Connection, couple_id: int, where: str = "1", params: tuple = ()
+    ) -> list[Promise]:
+        async with conn.execute(
+            f"SELECT * FROM promises WHERE couple_id = ? AND ({where}) ORDER BY due_at, id",
+            (couple_id, *params),
+        ) as cur:
+            return [self._row(r) for r in await cur.fetchall()]
+
+    async def _insert(
+        self,
+        conn: aiosqlite.Connection,
+        couple_id: int,
+        promiser_id: int,
+        partner_id: int,
+        text: str,
+        due_at: int,
+        source: str,
+    ) -> int:
+        cur = await conn.execute(
+            "INSERT INTO promises (couple_id, promiser_id, partner_id, text, source, created_at, "
+            "due_at, ask_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                couple_id,
+                promiser_id,
+                partner_id,
+                self.core.cipher.encrypt(text),
+                source,
+                self.core.now(),
+                due_at,
+                due_at,
+            ),
+        )
+        return int(cur.lastrowid or 0)
+
+    def _done_button(self, p: Promise) -> Button:
+        short = p.text if len(p.text) <= 28 else p.text[:27] + "…"
+        return Button(
+            self.core.t("promise.done_button", text=short), cb("pr", "d", p.id, p.version)
+        )
+
+    # -- /promise ------------------------------------------------------------
+
+    async def from_agreement(
+        self, conn: aiosqlite.Connection, couple_id: int, promiser_id: int, text: str, due_at: int
+    ) -> int:
+        """An agreement accepted in /conflict, as a promise in the caller's transaction.
+
+        The caller tells the couple; this records it so the due ask, /promises and the
+        summary follow it up like any other promise. Returns the promise id.
+        """
+        async with conn.execute(
+            "SELECT user_a, user_b FROM couples WHERE id = ?", (couple_id,)
+        ) as cur:
+            row = await cur.fetchone()
+        if row is None or promiser_id not in (row["user_a"], row["user_b"]):
+            raise ValueError("the promiser is not in that couple")
+        partner = row["user_b"] if promiser_id == row["user_a"] else row["user_a"]
+        return await self._insert(
+            conn, couple_id, promiser_id, partner, text.strip()[:MAX_TEXT], due_at, "conflict"
+        )
+
+    async def promise_command(self, actor: Actor, args: str) -> Outcome:
+        out = Outcome()
+        async with self.core.db.tx() as conn:
+            couple = await paired(self.core, conn, actor, out)
+            if couple is None:
+                return out
+            if not args:
+                if not actor.private:
+                    return out.say(Msg(actor.chat_id, self.core.t("promise.usage")))
+                await self.core.set_awaiting(conn, actor.user_id, f"prom:{couple.id}")
+                return out.say(Msg(actor.chat_id, self.core.t("promise.ask_text")))
+            return await self._create(conn, actor, couple, args, out)
+
+    async def _typed_promise(
+        self, conn: aiosqlite.Connection, actor: Actor, arg: str, text: str, out: Outcome
+    ) -> Outcome:
+        couple = await self._asked_couple(conn, actor, arg, out)
+        return out if couple is None else await self._create(conn, actor, couple, text, out)
+
+    async def _asked_couple(
+        self, conn: aiosqlite.Connection, actor: Actor, arg: str, out: Outcome
+    ) -> Couple | None:
+        """The couple a typed answer is for, if the actor still belongs to it."""
+        await self.core.set_awaiting(conn, actor.user_id, None)
+        couple = await self.core.couple_of(conn, actor.user_id)
+        if couple is None or str(couple.id) != arg:
+            out.say(Msg(actor.chat_id, self.core.t("common.not_paired")))
+            return None
+        return couple
+
+    async def _create(
+        self, conn: aiosqlite.Connection, actor: Actor, couple: Couple, raw: str, out: Outcome
+    ) -> Outcome:
+        raw = " ".join(raw.split())
+        today = self.core.clock.now().astimezone(ZoneInfo(self._zone(couple))).date()
+        what, day = raw, today + timedelta(days=DEFAULT_DAYS)
+        found = _BY_RE.match(raw)
+        if found:
+            parsed = parse_when(found.group("when"), today)
+            if parsed is None:
+                return out.say(
+                    Msg(actor.chat_id, self.core.t("promise.bad_when", when=found.group("when")))
+                )
+            what, day = found.group("what").strip(), parsed
+        if len(what) > MAX_TEXT:
+            return out.say(Msg(actor.chat_id, self.core.t("promise.too_long", limit=MAX_TEXT)))
+        if day > today + timedelta(days=366):
+            return out.say(Msg(actor.chat_id, self.core.t("promise.too_far")))
+        due = self._due_ts(couple, day)
+        partner_id = couple.partner_of(actor.user_id)
+        pid = await self._insert(conn, couple.id, actor.user_id, partner_id, what, due, "own")
+        p = await self.get(conn, pid)
+        assert p is not None
+        partner = await self.core.first_name(conn, partner_id)
+        when = self.when(couple, due)
+        out.say(
+            Msg(
+                actor.chat_id,
+                self.core.t("promise.made", text=what, when=when, partner=partner),
+                rows([self._done_button(p)]) if actor.private else (),
+            )
+        )
+        if actor.private:
+            out.queued += await self.core.queue_all(
+                conn,
+                [
+                    Msg(
+                        partner_id,
+                        self.core.t("promise.told", name=actor.first_name, text=what, when=when),
+                    )
+                ],
+            )
+        return out
+
+    # -- /promises -----------------------------------------------------------
+
+    async def list_command(self, actor: Actor) -> Outcome:
+        out = Outcome()
+        async with self.core.db.tx() as conn:
+            couple = await paired(self.core, conn, actor, out)
+            if couple is None:
+                return out
+            live = await self.of_couple(conn, couple.id, "state IN ('open','asked','claimed')")
+            since = self.core.now() - MONTH
+            settled = await self.of_couple(
+                conn, couple.id, "state IN ('kept','missed') AND resolved_at >= ?", (since,)
+            )
+            partner = await self.core.first_name(conn, couple.partner_of(actor.user_id))
+        lines = [self.core.t("promises.head")]
+        if not live:
+            lines.append(self.core.t("promises.none_open"))
+        for p in live:
+            key = "promises.mine" if p.promiser_id == actor.user_id else "promises.theirs"
+            status = self.core.t(f"promises.state_{p.state}")
+            lines.append(
+                self.core.t(
+                    key,
+                    text=p.text,
+                    when=self.when(couple, p.due_at),
+                    partner=partner,
+                    status=status,
+                )
+            )
+        kept = sum(p.state == "kept" for p in settled)
+        missed = len(settled) - kept
+        lines.append("")
+        if settled:
+            lines.append(self.core.t("promises.month", kept=kept, total=len(settled)))
+            if missed:
+                lines.append(
+                    self.core.t(
+                        "promises.come_back_one" if missed == 1 else "promises.come_back", n=missed
+                    )
+                )
+        else:
+            lines.append(self.core.t("promises.month_none"))
+        buttons = [
+            [self._done_button(p)]
+            for p in live
+            if p.promiser_id == actor.user_id and p.state in ("open", "asked")
+        ][:6]
+        return out.say(Msg(actor.chat_id, "\n".join(lines), rows(*buttons)))
+
+    # -- buttons -------------------------------------------------------------
+
+    async def press(
+        self,
+        actor: Actor,
+        verb: str,
+        promise_id: int | None,
+        version: int | None,
+        message_id: int | None,
+    ) -> Outcome:
+        """pr:d (promiser: done), pr:k / pr:n / pr:m (partner: kept, not yet, missed)."""
+        out = Outcome()
+        async with self.core.db.tx() as conn:
+            p = None if promise_id is None else await self.get(conn, promise_id)
+            couple = None if p is None else await self.core.couple_by_id(conn, p.couple_id)
+            if p is None or couple is None or not couple.has(actor.user_id):
+                out.toast, out.alert = self.core.t("common.not_yours"), True
+                return out
+            mine = p.promiser_id == actor.user_id
+            if (verb == "d" and not mine) or (verb in ("k", "n", "m") and mine):
+                out.toast, out.alert = self.core.t("common.not_yours"), True
+                return out
+            allowed = {"d": ("open", "asked"), "k": ANSWERABLE, "n": ANSWERABLE, "m": ("asked",)}
+            if (
+                verb not in allowed
+                or p.version != version
+                or p.state not in allowed[verb]
+                or (verb == "n" and p.state == "asked" and p.asks >= MAX_ASKS)
+            ):
+                out.toast = self.core.t("promise.stale")
+                return out
+            return await self._transition(conn, actor, couple, p, verb, message_id, out)
+
+    async def _transition(
+        self,
+        conn: aiosqlite.Connection,
+        actor: Actor,
+        couple: Couple,
+        p: Promise,
+        verb: str,
+        message_id: int | None,
+        out: Outcome,
+    ) -> Outcome:
+        now = self.core.now()
+        other = await self.core.first_name(conn, couple.partner_of(actor.user_id))
+        if verb == "d":
+            await self._set(conn, p, "claimed", ask_at=None)
+            out.say(
+                Msg(
+                    actor.chat_id,
+                    self.core.t("promise.claimed", text=p.text, partner=other),
+                    edit_message_id=message_id if actor.private else None,
+                )
+            )
+            claim = Msg(
+                p.partner_id,
+                self.core.t("promise.confirm_ask", name=actor.first_name, text=p.text),
+                self._answer_buttons(p.id, p.version + 1, not_yet=True, missed=False),
+            )
+            out.queued += await self.core.queue_all(conn, [claim])
+            return out
+        if verb in ("k", "m"):
+            state = "kept" if verb == "k" else "missed"
+            await self._set(conn, p, state, ask_at=None, resolved_at=now)
+            out.say(
+                Msg(
+                    actor.chat_id,
+                    self.core.t(f"promise.you_{state}", text=p.text, name=other),
+                    edit_message_id=message_id,
+                )
+            )
+            told = self.core.t(f"promise.told_{state}", text=p.text, name=actor.first_name)
+            out.queued += await self.core.queue_all(conn, [Msg(p.promiser_id, told)])
+            return out
+        # Not yet: from an ask, the due date moves three days and one more ask follows;
+        # from a claim, it goes back to waiting for its due date (or three days if past).
+        due = now + NOT_YET if p.state == "asked" or p.due_at <= now else p.due_at
+        await self._set(conn, p, "open", ask_at=due, due_at=due)
+        when = self.when(couple, due)
+        out.say(
+            Msg(
+                actor.chat_id,
+                self.core.t("promise.you_not_yet", text=p.text, when=when, name=other),
+                edit_message_id=message_id,
+            )
+        )
+        told = self.core.t("promise.told_not_yet", text=p.text, name=actor.first_name, when=when)
+        out.queued += await self.core.queue_all(conn, [Msg(p.promiser_id, told)])
+        return out
+
+    async def _set(
+        self, conn: aiosqlite.Connection, p: Promise, state: str, **fields: int | None
+    ) -> None:
+        sets = ", ".join(f"{k} = ?" for k in fields)
+        await conn.execute(
+            f"UPDATE promises SET state = ?, version = version + 1{', ' + sets if sets else ''} "
+            "WHERE id = ? AND version = ?",
+            (state, *fields.values(), p.id, p.version),
+        )
+
+    def _answer_buttons(
+        self, pid: int, version: int, *, not_yet: bool, missed: bool
+    ) -> tuple[tuple[Button, ...], ...]:
+        first = [Button(self.core.t("promise.kept_button"), cb("pr", "k", pid, version))]
+        if not_yet:
+            first.append(Button(self.core.t("promise.not_yet_button"), cb("pr", "n", pid, version)))
+        second = (
+            [Button(self.core.t("promise.missed_button"), cb("pr", "m", pid, version))]
+            if missed
+            else []
+        )
+        return rows(first, second)
+
+    # -- due asks --------------------------------------------------------------
+
+    async def sweep(self) -> list[int]:
+        queued: list[int] = []
+        now = self.core.now()
+        async with self.core.db.tx() as conn:
+            async with conn.execute(
+                "SELECT p.* FROM promises p JOIN couples c ON c.id = p.couple_id "
+                "WHERE p.ask_at IS NOT NULL AND p.ask_at <= ? AND p.state = 'open' "
+                "AND c.stage = 'active' ORDER BY p.ask_at LIMIT 500",
+                (now,),
+            ) as cur:
+                due = [self._row(r) for r in await cur.fetchall()]
+            for p in due:
+                n = p.asks + 1
+                await conn.execute(
+                    "UPDATE promises SET state = 'asked', asks = ?, ask_at = NULL, "
+                    "version = version + 1 WHERE id = ? AND version = ?",
+                    (n, p.id, p.version),
+                )
+                name = await self.core.first_name(conn, p.promiser_id)
+                key = "promise.ask_again" if n > 1 else "promise.ask"
+                msg = Msg(
+                    p.partner_id,
+                    self.core.t(key, name=name, text=p.text),
+                    self._answer_buttons(p.id, p.version + 1, not_yet=n < MAX_ASKS, missed=True),
+                )
+                queued += await self.core.queue_all(conn, [msg], key=f"promise:{p.id}:ask:{n}")
+        return queued
+
+    # -- /thanks ---------------------------------------------------------------
+
+    async def thanks_command(self, actor: Actor, text: str) -> Outcome:
+        out = Outcome()
+        async with self.core.db.tx() as conn:
+            couple = await paired(self.core, conn, actor, out)
+            if couple is None:
+                return out
+            if not actor.private:
+                return out.say(Msg(actor.chat_id, self.core.t("common.private_only")))
+            if not text:
+                await self.core.set_awaiting(conn, actor.user_id, f"thx:{couple.id}")
+                partner = await self.core.first_name(conn, couple.partner_of(actor.user_id))
+                return out.say(Msg(actor.chat_id, self.core.t("thanks.ask_text", partner=partner)))
+            return await self._send_thanks(conn, actor, couple, text, out)
+
+    async def _typed_thanks(
+        self, conn: aiosqlite.Connection, actor: Actor, arg: str, text: str, out: Outcome
+    ) -> Outcome:
+        couple = await self._asked_couple(conn, actor, arg, out)
+        return out if couple is None else await self._send_thanks(conn, actor, couple, text, out)
+
+    async def _send_thanks(
+        self, conn: aiosqlite.Connection, actor: Actor, couple: Couple, text: str, out: Outcome
+    ) -> Outcome:
+        text = text.strip()
+        if len(text) > 1000:
+            return out.say(Msg(actor.chat_id, self.core.t("thanks.too_long", limit=1000)))
+        partner_id = couple.partner_of(actor.user_id)
+        cur = await conn.execute(
+            "INSERT INTO appreciations (couple_id, from_id, to_id, text, created_at) "
+            "VALUES (?, ?, ?, ?, ?)",
+            (couple.id, actor.user_id, partner_id, self.core.cipher.encrypt(text), self.core.now()),
+        )
+        aid = int(cur.lastrowid or 0)
+        partner = await self.core.first_name(conn, partner_id)
+        out.say(Msg(actor.chat_id, self.core.t("thanks.sent", partner=partner)))
+        msg = Msg(
+            partner_id,
+            self.core.t("thanks.received", name=actor.first_name, text=text),
+            rows([Button(self.core.t("thanks.react_button"), cb("ty", "r", aid))]),
+        )
+        out.queued += await self.core.queue_all(conn, [msg])
+        return out
+
+    async def react(
+        self, actor: Actor, appreciation_id: int | None, message_id: int | None
+    ) -> Outcome:
+        out = Outcome()
+        async with self.core.db.tx() as conn:
+            row = None
+            if appreciation_id is not None:
+                async with conn.execute(
+                    "SELECT * FROM appreciations WHERE id = ?", (appreciation_id,)
+                ) as cur:
+                    row = await cur.fetchone()
+            if row is None or row["to_id"] != actor.user_id:
+                out.toast, out.alert = self.core.t("common.not_yours"), True
+                return out
+            if row["reacted_at"] is not None:
+                out.toast = self.core.t("thanks.already")
+                return out
+            await conn.execute(
+                "UPDATE appreciations SET reacted_at = ? WHERE id = ?",
+                (self.core.now(), row["id"]),
+            )
+            name = await self.core.first_name(conn, row["from_id"])
+            text = self.core.cipher.decrypt(row["text"])
+            out.toast = self.core.t("thanks.reacted_toast")
+            out.say(
+                Msg(
+                    actor.chat_id,
+                    self.core.t("thanks.received", name=name, text=text)
+                    + "\n"
+                    + self.core.t("thanks.reacted_mark"),
+                    edit_message_id=message_id,
+                )
+            )
+            out.queued += await self.core.queue_all(
+                conn, [Msg(row["from_id"], self.core.t("thanks.heart_back", name=actor.first_name))]
+            )
+        return out
