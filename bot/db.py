@@ -58,7 +58,12 @@ class Database:
         ):
             await conn.execute(f"PRAGMA {pragma}")
         self._conn = conn
-        await self._migrate()
+        try:
+            await self._migrate()
+        except BaseException:
+            # aiosqlite's thread would keep the process alive after a failed start.
+            await self.close()
+            raise
 
     async def close(self) -> None:
         if self._conn is not None:
