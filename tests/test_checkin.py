@@ -266,3 +266,7 @@ async def test_settings_change_recomputes_and_pause_skips(
     assert await count_opened(world, alice) == 0
     await world.press(alice, "Reminders")
     assert "Reminders are off" in world.last_text(alice.id)
+    await world.send(alice, "/checkin")
+    world.clock.advance(timedelta(hours=30))
+    await world.tick()
+    assert not world.said(bob.id, "gentle nudge")
