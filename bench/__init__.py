@@ -1,0 +1,1 @@
+"""Benchmarks: `python -m bench` (figures, not assertions). See docs/performance.md."""
