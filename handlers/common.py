@@ -110,6 +110,7 @@ async def flush(bot: Bot, services: Services, ids: list[int] | None = None) -> i
     """Send owed messages (the given ids, or everything pending). Returns how many went out."""
     sent = 0
     after = 0  # each row once per flush: one released for retry waits for the next tick
+    held: set[int] = set()  # chats with a message waiting for retry: later ones wait too
     while True:
         batch = await services.outbox.claim(ids, after=after)
         if not batch:
@@ -123,7 +124,10 @@ async def flush(bot: Bot, services: Services, ids: list[int] | None = None) -> i
         # Chats in parallel (a Bot API call takes ~50-100 ms; one at a time would cap the
         # outbox at ~15 msg/s, below Telegram's 30/s); the rate limiter paces the total.
         await asyncio.gather(
-            *(_send_chat(bot, services, owed_list, gate, done) for owed_list in by_chat.values())
+            *(
+                _send_chat(bot, services, owed_list, gate, done, held)
+                for owed_list in by_chat.values()
+            )
         )
         await services.outbox.done(done)
         sent += len(done)
@@ -132,9 +136,20 @@ async def flush(bot: Bot, services: Services, ids: list[int] | None = None) -> i
 
 
 async def _send_chat(
-    bot: Bot, services: Services, owed_list: list[Owed], gate: asyncio.Semaphore, done: list[int]
+    bot: Bot,
+    services: Services,
+    owed_list: list[Owed],
+    gate: asyncio.Semaphore,
+    done: list[int],
+    held: set[int],
 ) -> None:
-    """One chat's messages in order; after a Forbidden the rest are refused too."""
+    """One chat's messages in order; after a Forbidden the rest are refused too, after a
+    429 or network error the rest wait for the next drain, so none overtakes another."""
+    chat_id = owed_list[0].msg.chat_id
+    if chat_id in held:
+        for owed in owed_list:
+            await services.outbox.failed(owed, "retry", final=False)
+        return
     async with gate:
         for n, owed in enumerate(owed_list):
             result = await _send_owed(bot, services, owed)
@@ -144,10 +159,16 @@ async def _send_chat(
                 for rest in owed_list[n + 1 :]:
                     await services.outbox.failed(rest, "forbidden", final=True)
                 return
+            elif result == "retry":
+                # Keep the chat's order: what follows waits with it for the next drain.
+                held.add(chat_id)
+                for rest in owed_list[n + 1 :]:
+                    await services.outbox.failed(rest, "retry", final=False)
+                return
 
 
 async def _send_owed(bot: Bot, services: Services, owed: Owed) -> str:
-    """Send one owed message: 'sent', 'forbidden' (blocked), or 'failed' (given up or retried)."""
+    """Send one owed message: 'sent', 'forbidden' (blocked), 'failed' (given up) or 'retry'."""
     try:
         await send(bot, owed.msg)
         return "sent"
@@ -166,7 +187,7 @@ async def _send_owed(bot: Bot, services: Services, owed: Owed) -> str:
     except (RetryAfter, TimedOut, NetworkError) as exc:
         log.warning("outbox %s: will retry after %s", owed.id, type(exc).__name__)
         await services.outbox.failed(owed, "retry", final=False)
-        return "failed"
+        return "retry"
 
 
 class BotInspector(ChatInspector):

@@ -169,3 +169,19 @@ async def test_network_error_retried_on_next_tick_and_sent_once(
     await world.tick()
     await world.tick()
     assert owed_texts(world, bob.id) == ["owed net"]
+
+
+async def test_a_throttled_chat_keeps_its_order_across_batches(strict_world: World) -> None:
+    world = strict_world
+    alice, bob = world.person(101, "Alice"), world.person(202, "Bob")
+    await pair_by_invite(world, alice, bob)
+    await owe(world, bob.id, "first")
+    for n in range(500):  # fills the rest of the drain's first batch
+        await owe(world, alice.id, f"filler:{n}")
+    await owe(world, bob.id, "second")  # lands in the second batch
+    world.api.faults.append(Fault("sendMessage", "retry_after", chat_id=bob.id))
+    await world.tick()
+    assert owed_texts(world, bob.id) == []  # "second" waited for "first"
+    await world.tick()
+    assert owed_texts(world, bob.id) == ["owed first", "owed second"]
+    assert len(owed_texts(world, alice.id)) == 500
