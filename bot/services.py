@@ -5,6 +5,7 @@ from __future__ import annotations
 from bot.checkins import Checkins
 from bot.conflict import Conflict
 from bot.core import Actor, Core
+from bot.data_rights import DataRights
 from bot.feature import Feature, TextRoute
 from bot.messages import Msg, Outcome
 from bot.outbox import Outbox
@@ -26,6 +27,7 @@ class Services:
         self.conflict = Conflict(core)
         self.promises = Promises(core)
         self.summaries = Summaries(core)
+        self.data_rights = DataRights(core, self.pairing)
         # Sweep order matters: check-ins close before summaries look for closed weeks.
         self.features: list[Feature] = [self.checkins, self.conflict, self.promises, self.summaries]
         # Free text the bot asked for is routed by the prefix of `users.awaiting`.

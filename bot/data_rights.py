@@ -1,0 +1,319 @@
+"""The user's own data: /export (a JSON file of what they wrote) and /deletedata.
+
+Erasure is one transaction: the pairing is dissolved, every couple the user was
+ever part of is deleted with everything hanging off it (check-ins, answers,
+conversations, promises, thanks, summaries: each holds both partners' words or
+scores), then every row in any table that names the user, found from the schema
+itself so tables added later are covered too. Afterwards the database is
+vacuumed and its WAL truncated, so freed pages keep no readable trace.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import aiosqlite
+
+from bot.callbacks import cb
+from bot.core import Actor, Core
+from bot.messages import Button, Msg, Outcome, rows
+from bot.pairing import Pairing
+
+CONFIRM_SECONDS = 15 * 60
+# Columns that hold a Telegram user id, across every feature's tables. Any column with a
+# foreign key to users(id) is added at run time.
+USER_COLUMNS = frozenset(
+    {
+        "user_id",
+        "user_a",
+        "user_b",
+        "inviter_id",
+        "used_by",
+        "promiser_id",
+        "partner_id",
+        "from_id",
+        "to_id",
+        "initiator",
+        "partner",
+        "speaker",
+        "listener",
+        "heard_by",
+        "ended_by",
+        "author",
+        "decider",
+        "doer",
+    }
+)
+
+
+# What /export holds beyond the profile and settings: (section, query by user id, fields).
+EXPORTS: tuple[tuple[str, str, dict[str, str]], ...] = (
+    (
+        "checkin_answers",
+        "SELECT c.week, a.question_id, a.theme, a.value, a.text, a.note, a.answered_at "
+        "FROM answers a JOIN checkins c ON c.id = a.checkin_id WHERE a.user_id = ? "
+        "ORDER BY c.week, a.answered_at",
+        {
+            "week": "week",
+            "question": "question_id:question",
+            "theme": "theme",
+            "value": "value",
+            "answer": "text:text",
+            "note": "note:text",
+            "at": "answered_at:time",
+        },
+    ),
+    (
+        "promises_made",
+        "SELECT text, source, state, created_at, due_at, resolved_at FROM promises "
+        "WHERE promiser_id = ? ORDER BY created_at",
+        {
+            "promise": "text:text",
+            "source": "source",
+            "state": "state",
+            "made": "created_at:time",
+            "due": "due_at:time",
+            "settled": "resolved_at:time",
+        },
+    ),
+    (
+        "thanks_sent",
+        "SELECT text, created_at FROM appreciations WHERE from_id = ? ORDER BY created_at",
+        {"text": "text:text", "at": "created_at:time"},
+    ),
+    (
+        "conversation_topics",
+        "SELECT id, topic, created_at FROM conflict_conversations WHERE initiator = ? ORDER BY id",
+        {"conversation": "id", "topic": "topic:text", "at": "created_at:time"},
+    ),
+    (
+        "conversation_turns",
+        "SELECT conversation_id, round, kind, text, at FROM conflict_turns WHERE user_id = ? "
+        "ORDER BY id",
+        {
+            "conversation": "conversation_id",
+            "round": "round",
+            "kind": "kind",
+            "text": "text:text",
+            "at": "at:time",
+        },
+    ),
+    (
+        "agreements_proposed",
+        "SELECT conversation_id, kind, text, status, created_at FROM agreements "
+        "WHERE author = ? ORDER BY id",
+        {
+            "conversation": "conversation_id",
+            "kind": "kind",
+            "text": "text:text",
+            "status": "status",
+            "at": "created_at:time",
+        },
+    ),
+)
+
+
+def _iso(ts: int | None) -> str | None:
+    return None if ts is None else datetime.fromtimestamp(ts, UTC).isoformat()
+
+
+async def _tables(conn: aiosqlite.Connection) -> list[str]:
+    async with conn.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+    ) as cur:
+        return [r["name"] for r in await cur.fetchall()]
+
+
+async def user_columns(conn: aiosqlite.Connection) -> list[tuple[str, str]]:
+    """(table, column) pairs that hold a user id: by name, or by a foreign key to users."""
+    found: list[tuple[str, str]] = []
+    for table in await _tables(conn):
+        async with conn.execute(f'PRAGMA table_info("{table}")') as cur:
+            cols = [r["name"] for r in await cur.fetchall()]
+        async with conn.execute(f'PRAGMA foreign_key_list("{table}")') as cur:
+            refs = {r["from"] for r in await cur.fetchall() if r["table"] == "users"}
+        for col in cols:
+            if (col in USER_COLUMNS or col in refs) and not (table == "users" and col == "id"):
+                found.append((table, col))
+    return found
+
+
+class DataRights:
+    def __init__(self, core: Core, pairing: Pairing) -> None:
+        self.core = core
+        self.pairing = pairing
+
+    # -- /export ---------------------------------------------------------------
+
+    async def export(self, actor: Actor) -> Outcome:
+        out = Outcome()
+        if not actor.private:
+            return out.say(Msg(actor.chat_id, self.core.t("common.private_only")))
+        async with self.core.db.tx() as conn:
+            await self.core.touch_user(conn, actor)
+            data = await self.collect(conn, actor.user_id)
+        body = json.dumps(data, ensure_ascii=False, indent=2).encode("utf-8")
+        day = self.core.clock.now().date().isoformat()
+        return out.say(
+            Msg(
+                actor.chat_id,
+                self.core.t("export.caption"),
+                document=body,
+                filename=f"trellis-export-{day}.json",
+            )
+        )
+
+    async def collect(self, conn: aiosqlite.Connection, uid: int) -> dict[str, Any]:
+        """Everything `uid` wrote, and the couple's shared settings; nothing the partner wrote."""
+        data: dict[str, Any] = {"exported_at": _iso(self.core.now())}
+        async with conn.execute(
+            "SELECT id, first_name, created_at FROM users WHERE id = ?", (uid,)
+        ) as cur:
+            me = await cur.fetchone()
+        data["you"] = (
+            {
+                "telegram_id": me["id"],
+                "first_name": me["first_name"],
+                "since": _iso(me["created_at"]),
+            }
+            if me
+            else None
+        )
+        couple = await self.core.couple_of(conn, uid)
+        data["couple"] = (
+            None
+            if couple is None
+            else {
+                "shared_group": couple.group_chat_id is not None,
+                "timezone": couple.timezone,
+                "checkin_weekday": couple.weekday,
+                "checkin_time": couple.local_time,
+                "next_checkin": _iso(couple.next_due_at),
+                "paused_until": _iso(couple.paused_until),
+                "reminders": couple.reminders,
+                "reveals_to": couple.reveal_to,
+            }
+        )
+        for section, sql, shape in EXPORTS:
+            async with conn.execute(sql, (uid,)) as cur:
+                data[section] = [
+                    {key: self._value(r, spec) for key, spec in shape.items()}
+                    for r in await cur.fetchall()
+                ]
+        return data
+
+    def _value(self, row: aiosqlite.Row, spec: str) -> Any:
+        """One exported field: 'column', or 'column:how' with how in time/text/question."""
+        column, _, how = spec.partition(":")
+        value = row[column]
+        if how == "time":
+            return _iso(value)
+        if how == "text":
+            return self.core.cipher.dec_opt(value)
+        if how == "question":
+            content = self.core.content
+            return content.question(value).text if content.has_question(value) else None
+        return value
+
+    # -- /deletedata -------------------------------------------------------------
+
+    async def delete_ask(self, actor: Actor) -> Outcome:
+        out = Outcome()
+        if not actor.private:
+            return out.say(Msg(actor.chat_id, self.core.t("common.private_only")))
+        async with self.core.db.tx() as conn:
+            await self.core.touch_user(conn, actor)
+            couple = await self.core.couple_of(conn, actor.user_id)
+            partner = (
+                None
+                if couple is None
+                else await self.core.first_name(conn, couple.partner_of(actor.user_id))
+            )
+        now = self.core.now()
+        text = (
+            self.core.t("delete.ask", partner=partner)
+            if partner
+            else self.core.t("delete.ask_unpaired")
+        )
+        return out.say(
+            Msg(
+                actor.chat_id,
+                text,
+                rows(
+                    [Button(self.core.t("delete.yes"), cb("dd", "y", actor.user_id, now))],
+                    [Button(self.core.t("delete.no"), cb("dd", "n", actor.user_id, now))],
+                ),
+            )
+        )
+
+    async def delete_press(
+        self,
+        actor: Actor,
+        yes: bool,
+        user_id: int | None,
+        asked_at: int | None,
+        message_id: int | None,
+    ) -> Outcome:
+        """The confirm buttons: only the user who asked, only for a while, only their own data."""
+        out = Outcome()
+        now = self.core.now()
+        if user_id != actor.user_id:
+            out.toast, out.alert = self.core.t("common.not_yours"), True
+            return out
+        if asked_at is None or not 0 <= now - asked_at <= CONFIRM_SECONDS or not actor.private:
+            out.toast, out.alert = self.core.t("common.stale"), True
+            return out
+        if not yes:
+            return out.say(
+                Msg(actor.chat_id, self.core.t("delete.kept"), edit_message_id=message_id)
+            )
+        out.queued += await self.erase(actor.user_id)
+        return out.say(Msg(actor.chat_id, self.core.t("delete.done"), edit_message_id=message_id))
+
+    async def erase(self, uid: int) -> list[int]:
+        """Erase every trace of `uid`; tell the partner only that the pairing ended."""
+        queued: list[int] = []
+        async with self.core.db.tx() as conn:
+            couple = await self.core.couple_of(conn, uid)
+            partner: int | None = None
+            if couple is not None:
+                partner = couple.partner_of(uid)
+                # Unsent messages to the partner or the group may carry this user's words.
+                await conn.execute(
+                    "DELETE FROM outbox WHERE sent_at IS NULL AND chat_id IN (?, ?)",
+                    (partner, couple.group_chat_id if couple.group_chat_id is not None else 0),
+                )
+                await self.pairing.dissolve(conn, couple)
+            await conn.execute("DELETE FROM outbox WHERE chat_id = ?", (uid,))
+            async with conn.execute(
+                "SELECT id FROM couples WHERE user_a = ? OR user_b = ?", (uid, uid)
+            ) as cur:
+                couples = [r["id"] for r in await cur.fetchall()]
+            await self._delete_couples(conn, couples)
+            for table, col in await user_columns(conn):
+                await conn.execute(f'DELETE FROM "{table}" WHERE "{col}" = ?', (uid,))
+            await conn.execute("DELETE FROM users WHERE id = ?", (uid,))
+            if partner is not None:
+                queued += await self.core.queue_all(
+                    conn, [Msg(partner, self.core.t("delete.partner_told"))]
+                )
+        await self.core.db.vacuum()
+        return queued
+
+    async def _delete_couples(self, conn: aiosqlite.Connection, couple_ids: list[int]) -> None:
+        """Delete the couples and, first, rows whose foreign key to them does not cascade."""
+        if not couple_ids:
+            return
+        marks = ",".join("?" * len(couple_ids))
+        for table in await _tables(conn):
+            async with conn.execute(f'PRAGMA foreign_key_list("{table}")') as cur:
+                refs = [
+                    r["from"]
+                    for r in await cur.fetchall()
+                    if r["table"] == "couples" and r["on_delete"].upper() != "CASCADE"
+                ]
+            for col in refs:
+                await conn.execute(f'DELETE FROM "{table}" WHERE "{col}" IN ({marks})', couple_ids)
+        await conn.execute(f"DELETE FROM couples WHERE id IN ({marks})", couple_ids)
