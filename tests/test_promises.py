@@ -179,3 +179,42 @@ async def test_unpaired_and_group_promise(world: World, alice: Person, bob: Pers
     world.make_group(-500, alice, bob)
     await world.send(bob, "/promise water the plants by Sunday", chat_id=-500)
     assert "water the plants" in world.last_text(-500)
+
+
+async def test_accepted_conflict_agreements_feed_promises(
+    world: World, alice: Person, bob: Person
+) -> None:
+    """The contract with /conflict: its accepted agreements, each recorded as the doer's promise."""
+    await pair_by_invite(world, alice, bob)
+    svc = services(world)
+    now = svc.core.now()
+    enc = svc.core.cipher.encrypt
+    async with svc.core.db.tx() as conn:
+        couple = await svc.core.couple_of(conn, alice.id)
+        assert couple is not None
+        cur = await conn.execute(
+            "INSERT INTO conflict_conversations (couple_id, initiator, partner, topic, state, "
+            "created_at, updated_at) VALUES (?, ?, ?, ?, 'closed', ?, ?)",
+            (couple.id, alice.id, bob.id, enc("chores"), now, now),
+        )
+        conv = int(cur.lastrowid or 0)
+        for author, doer, kind, status, text in (
+            (alice.id, bob.id, "request", "accepted", "take out the bins on Mondays"),
+            (bob.id, bob.id, "offer", "declined", "cook twice a week"),
+        ):
+            await conn.execute(
+                "INSERT INTO agreements (conversation_id, couple_id, kind, author, decider, doer, "
+                "text, status, follow_up_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (conv, couple.id, kind, author, alice.id, doer, enc(text), status, now + 3600, now),
+            )
+        for agreement in await svc.conflict.accepted_agreements(conn, conv):
+            await svc.promises.from_agreement(
+                conn, couple.id, agreement.doer, agreement.text, agreement.follow_up_at or now
+            )
+    await world.send(alice, "/promises")
+    listing = world.last_text(alice.id)
+    assert "Bob → you: “take out the bins on Mondays”" in listing
+    assert "cook twice a week" not in listing
+    world.clock.advance(timedelta(hours=1))
+    await world.tick()
+    assert "Bob promised you: “take out the bins on Mondays”" in world.last_text(alice.id)
