@@ -286,7 +286,12 @@ class DataRights:
                     (partner, couple.group_chat_id if couple.group_chat_id is not None else 0),
                 )
                 await self.pairing.dissolve(conn, couple)
-            await conn.execute("DELETE FROM outbox WHERE chat_id = ?", (uid,))
+            # Rows addressed to them, and rows whose key ends in their id (e.g. a note to the
+            # partner that they were unreachable: 'ci:7:unreachable:<id>').
+            await conn.execute(
+                "DELETE FROM outbox WHERE chat_id = ? OR key LIKE ? OR key GLOB ?",
+                (uid, f"%:{uid}", f"*:{uid}#[0-9]*"),
+            )
             async with conn.execute(
                 "SELECT id FROM couples WHERE user_a = ? OR user_b = ?", (uid, uid)
             ) as cur:

@@ -7,6 +7,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from bot.data_rights import user_columns
+from bot.messages import Msg
 from bot.services import Services
 from playground.sim import Person, World
 from tests.helpers import pair_by_invite
@@ -124,6 +125,9 @@ async def test_deletedata_leaves_no_trace(world: World, alice: Person) -> None:
     await world.send(zed, "/start")  # an outbox row and an invite attempt of theirs
     world.clock.advance(timedelta(days=5))
     await world.tick()  # due asks queued and sent to Alice
+    svc = services(world)
+    async with svc.core.db.tx() as conn:  # a note about them, keyed by their id
+        await svc.core.queue(conn, Msg(alice.id, "x"), key=f"ci:1:unreachable:{zed.id}")
 
     await world.send(zed, "/deletedata")
     assert "Erase everything?" in world.last_text(zed.id)
@@ -140,7 +144,6 @@ async def test_deletedata_leaves_no_trace(world: World, alice: Person) -> None:
     told = world.last_text(alice.id)
     assert told == "Your pairing on Trellis has ended. Send /start if you want a new invite link."
 
-    svc = services(world)
     cipher = svc.core.cipher
     async with svc.core.db.tx() as conn:
         named = await user_columns(conn)
@@ -165,6 +168,9 @@ async def test_deletedata_leaves_no_trace(world: World, alice: Person) -> None:
                             except ValueError:
                                 continue
                         assert CANARY not in str(value), f"canary left in {table}"
+        async with conn.execute("SELECT key FROM outbox WHERE key IS NOT NULL") as cur:
+            keys = [r[0] for r in await cur.fetchall()]
+        assert keys and not [k for k in keys if str(zed.id) in k]
         # Alice's own account and words are still there.
         async with conn.execute("SELECT first_name FROM users WHERE id = ?", (alice.id,)) as cur:
             assert (await cur.fetchone()) is not None
