@@ -103,6 +103,7 @@ class Record:
     total: float = 0.0
     api: float = 0.0
     methods: list[str] = field(default_factory=list)
+    params: list[dict[str, Any]] = field(default_factory=list)  # what each call carried
 
     @property
     def own(self) -> float:
@@ -117,6 +118,7 @@ class TimedAPI(FakeBotAPI):
 
     async def do_request(self, url: str, method: str, *args: Any, **kwargs: Any) -> Any:
         record = CURRENT.get()
+        request_data = kwargs.get("request_data", args[0] if args else None)
         started = time.perf_counter()
         try:
             return await super().do_request(url, method, *args, **kwargs)
@@ -124,6 +126,7 @@ class TimedAPI(FakeBotAPI):
             if record is not None:
                 record.api += time.perf_counter() - started
                 record.methods.append(url.rsplit("/", 1)[-1])
+                record.params.append(dict(request_data.parameters) if request_data else {})
 
 
 async def timed(coroutine: Awaitable[Any], records: dict[int, Record], update: object) -> None:

@@ -16,10 +16,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from telegram import Update
+from telegram import InlineKeyboardMarkup, Update
 from telegram.ext import ApplicationBuilder, TypeHandler
 
 from bench.harness import NOW, TimedAPI, TimedOrdered, TimedSimple, pct, seed, user_ids
+from bot.app import TRELLIS_DEFAULTS
 from bot.clock import ManualClock
 from handlers.ratelimit import TrellisRateLimiter
 from playground.fakeapi import BOT_ID
@@ -86,7 +87,16 @@ async def trellis(db_path: Path, couples: int, latency: float) -> dict[str, Any]
     await world.app.stop()
     world.check_errors()
     await world.stop()
-    methods = {u["update_id"]: processor.records[u["update_id"]].methods for u in updates}
+    methods = {
+        u["update_id"]: list(
+            zip(
+                processor.records[u["update_id"]].methods,
+                processor.records[u["update_id"]].params,
+                strict=True,
+            )
+        )
+        for u in updates
+    }
     return {
         "elapsed": elapsed,
         "records": processor.records,
@@ -96,21 +106,30 @@ async def trellis(db_path: Path, couples: int, latency: float) -> dict[str, Any]
     }
 
 
-async def bare(updates: list[dict[str, Any]], methods: dict[int, list[str]], api: TimedAPI) -> Any:
+async def bare(
+    updates: list[dict[str, Any]],
+    methods: dict[int, list[tuple[str, dict[str, Any]]]],
+    api: TimedAPI,
+) -> Any:
     processor = TimedSimple(RUNNING)
 
     async def same_calls(update: Update, context: Any) -> None:
-        """Exactly the Bot API calls Trellis made for this update; nothing else."""
+        """Exactly the Bot API calls Trellis made for this update, with the same texts and
+        buttons (so both bots pay PTB the same to build requests and parse answers)."""
         query = update.callback_query
         assert query is not None and query.message is not None
         chat_id, message_id = query.message.chat.id, query.message.message_id
-        for method in methods[update.update_id]:
+        for method, params in methods[update.update_id]:
+            markup = params.get("reply_markup")
+            keyboard = InlineKeyboardMarkup.de_json(markup, context.bot) if markup else None
             if method == "answerCallbackQuery":
-                await query.answer()
+                await query.answer(params.get("text"))
             elif method == "editMessageText":
-                await context.bot.edit_message_text("…", chat_id=chat_id, message_id=message_id)
+                await context.bot.edit_message_text(
+                    params["text"], chat_id=chat_id, message_id=message_id, reply_markup=keyboard
+                )
             else:
-                await context.bot.send_message(chat_id, "…")
+                await context.bot.send_message(chat_id, params["text"], reply_markup=keyboard)
 
     app = (
         ApplicationBuilder()
@@ -118,6 +137,7 @@ async def bare(updates: list[dict[str, Any]], methods: dict[int, list[str]], api
         .request(api)
         .get_updates_request(api)
         .rate_limiter(limiter())
+        .defaults(TRELLIS_DEFAULTS)  # the same parse mode and link options as Trellis
         .concurrent_updates(processor)
         .build()
     )

@@ -31,6 +31,10 @@ from handlers.ratelimit import TrellisRateLimiter
 
 log = logging.getLogger(__name__)
 
+TRELLIS_DEFAULTS = Defaults(
+    parse_mode=ParseMode.HTML, link_preview_options=LinkPreviewOptions(is_disabled=True)
+)
+
 PRIVATE_COMMANDS = [
     ("start", "Welcome and your invite link"),
     ("status", "Your pairing and schedule"),
@@ -77,11 +81,7 @@ def build_application(
         .token(settings.telegram_bot_token.get_secret_value())
         .base_url(settings.telegram_base_url)
         .base_file_url(settings.telegram_base_file_url)
-        .defaults(
-            Defaults(
-                parse_mode=ParseMode.HTML, link_preview_options=LinkPreviewOptions(is_disabled=True)
-            )
-        )
+        .defaults(TRELLIS_DEFAULTS)
         .rate_limiter(rate_limiter or TrellisRateLimiter())
         # Concurrent across chats and users, in order within each (handlers/processor.py).
         .concurrent_updates(OrderedUpdateProcessor())

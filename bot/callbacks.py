@@ -15,11 +15,11 @@ class CallbackTooLong(ValueError):
 
 def cb(*parts: object) -> str:
     """Join parts into callback data; refuse anything Telegram would reject."""
-    data = ":".join(str(p) for p in parts)
-    for part in parts:
-        if ":" in str(part):
-            raise ValueError(f"callback part may not contain ':': {part!r}")
-    size = len(data.encode("utf-8"))
+    texts = [str(p) for p in parts]
+    data = ":".join(texts)
+    if data.count(":") != len(texts) - 1:
+        raise ValueError(f"callback parts may not contain ':': {texts!r}")
+    size = len(data) if data.isascii() else len(data.encode("utf-8"))
     if not 1 <= size <= MAX_BYTES:
         raise CallbackTooLong(f"callback data is {size} bytes, limit is {MAX_BYTES}: {data!r}")
     return data

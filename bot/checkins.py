@@ -12,6 +12,7 @@ so a restart continues where they were. States of a check-in:
 
 from __future__ import annotations
 
+import functools
 import html
 import json
 from dataclasses import dataclass
@@ -22,10 +23,13 @@ from bot import schedule
 from bot.callbacks import cb
 from bot.composition import PastWeek, compose
 from bot.core import COUPLE_COLUMNS, Actor, Core, Couple, Safe, couple_from_row
+from bot.db import fetch_all, fetch_one
 from bot.feature import Feature, TextRoute
 from bot.messages import Button, Msg, Outcome, rows
 
 SWEEP_BATCH = 1000
+HISTORY_WEEKS = 10  # composition looks back this far (the no-repeat window is 8)
+WEEK = 7 * 24 * 3600
 GAP = 2  # a difference of two points or more is pointed out
 MESSAGE_LIMIT = 4096
 
@@ -46,60 +50,107 @@ class Checkins(Feature):
 
     # -- opening -----------------------------------------------------------------
 
-    async def _history(self, conn: aiosqlite.Connection, couple_id: int) -> list[PastWeek]:
-        async with conn.execute(
-            "SELECT id, items FROM checkins WHERE couple_id = ? ORDER BY week", (couple_id,)
-        ) as cur:
-            weeks = list(await cur.fetchall())
-        if not weeks:
-            return []
-        async with conn.execute(
-            "SELECT theme, user_id, AVG(value) AS v FROM answers WHERE checkin_id = ? "
-            "AND value IS NOT NULL GROUP BY theme, user_id",
-            (weeks[-1]["id"],),
-        ) as cur:
-            per: dict[str, list[float]] = {}
-            for r in await cur.fetchall():
-                per.setdefault(r["theme"], []).append(float(r["v"]))
-        scores = {t: (sum(v) / len(v), abs(v[0] - v[1])) for t, v in per.items() if len(v) == 2}
-        history = [PastWeek(tuple(json.loads(w["items"]))) for w in weeks]
-        history[-1] = PastWeek(history[-1].items, scores)
-        return history
+    async def _histories(
+        self, conn: aiosqlite.Connection, couple_ids: list[int]
+    ) -> dict[int, list[tuple[str, PastWeek]]]:
+        """Recent (week, PastWeek) per couple, oldest first, in two queries for any number."""
+        if not couple_ids:
+            return {}
+        marks = ",".join("?" * len(couple_ids))
+        since = self.core.now() - HISTORY_WEEKS * WEEK
+        weeks = await fetch_all(
+            conn,
+            f"SELECT id, couple_id, week, items FROM checkins WHERE couple_id IN ({marks}) "
+            "AND opened_at >= ? ORDER BY couple_id, week",
+            (*couple_ids, since),
+        )
+        latest: dict[int, int] = {}
+        found: dict[int, list[tuple[str, PastWeek]]] = {c: [] for c in couple_ids}
+        for w in weeks:
+            found[w["couple_id"]].append((w["week"], PastWeek(tuple(json.loads(w["items"])))))
+            latest[w["couple_id"]] = w["id"]
+        if latest:
+            by_checkin = {v: k for k, v in latest.items()}
+            per: dict[int, dict[str, list[float]]] = {}
+            for r in await fetch_all(
+                conn,
+                "SELECT checkin_id, theme, AVG(value) AS v FROM answers "
+                f"WHERE checkin_id IN ({','.join('?' * len(latest))}) AND value IS NOT NULL "
+                "GROUP BY checkin_id, theme, user_id",
+                tuple(latest.values()),
+            ):
+                per.setdefault(by_checkin[r["checkin_id"]], {}).setdefault(r["theme"], []).append(
+                    float(r["v"])
+                )
+            for couple_id, themes in per.items():
+                scores = {
+                    t: (sum(v) / len(v), abs(v[0] - v[1])) for t, v in themes.items() if len(v) == 2
+                }
+                week, last = found[couple_id][-1]
+                found[couple_id][-1] = (week, PastWeek(last.items, scores))
+        return found
 
-    async def _open(
-        self, conn: aiosqlite.Connection, couple: Couple, week: str, opened_at: int
+    async def _open_many(
+        self, conn: aiosqlite.Connection, wanted: list[tuple[Couple, str]]
     ) -> list[int]:
-        """Open the couple's check-in for `week` unless it exists; queue the first items."""
-        items = compose(self.core.content, await self._history(conn, couple.id))
+        """Open each couple's check-in for its week unless it exists; queue the first items.
+
+        A constant number of statements for any number of couples: this is the sweep's
+        hot path when thousands of couples chose the same minute.
+        """
+        if not wanted:
+            return []
+        now = self.core.now()
+        histories = await self._histories(conn, [c.id for c, _ in wanted])
         window = int(self.core.settings.checkin_window.total_seconds())
         remind = int(self.core.settings.reminder_after.total_seconds())
-        cur = await conn.execute(
+        plans: dict[int, tuple[Couple, str, list[str]]] = {}
+        for couple, week in wanted:
+            past = histories.get(couple.id, [])
+            if any(w == week for w, _ in past) or couple.id in plans:
+                continue  # opened already (a second sweep, a DST double hour, /checkin)
+            items = compose(self.core.content, [h for _, h in past])
+            plans[couple.id] = (couple, week, items)
+        if not plans:
+            return []
+        await conn.executemany(
             "INSERT INTO checkins (couple_id, week, items, opened_at, remind_at, closes_at) "
             "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(couple_id, week) DO NOTHING",
-            (
-                couple.id,
-                week,
-                json.dumps(items),
-                opened_at,
-                opened_at + remind if couple.reminders and remind < window else None,
-                opened_at + window,
-            ),
+            [
+                (
+                    c.id,
+                    week,
+                    json.dumps(items),
+                    now,
+                    now + remind if c.reminders and remind < window else None,
+                    now + window,
+                )
+                for c, week, items in plans.values()
+            ],
         )
-        if cur.rowcount != 1:
-            return []
-        checkin_id = int(cur.lastrowid or 0)
+        opened = await fetch_all(
+            conn,
+            f"SELECT id, couple_id, week FROM checkins WHERE opened_at = ? "
+            f"AND couple_id IN ({','.join('?' * len(plans))})",
+            (now, *plans),
+        )
+        new = [
+            (r["id"], plans[r["couple_id"]])
+            for r in opened
+            if plans[r["couple_id"]][1] == r["week"]
+        ]
         await conn.executemany(
-            "INSERT INTO checkin_progress (checkin_id, user_id) VALUES (?, ?)",
-            [(checkin_id, u) for u in couple.users],
+            "INSERT INTO checkin_progress (checkin_id, user_id) VALUES (?, ?) "
+            "ON CONFLICT DO NOTHING",
+            [(cid, u) for cid, (c, _, _) in new for u in c.users],
         )
-        queued: list[int] = []
-        for user in couple.users:
-            intro = Msg(user, self.core.t("checkin.intro", count=len(items)))
-            first = self._question(user, checkin_id, tuple(items), 0)
-            queued += await self.core.queue_all(
-                conn, [intro, first], key=f"ci:{checkin_id}:open:{user}"
-            )
-        return queued
+        owed = [
+            (f"ci:{cid}:open:{u}", self._question(u, cid, tuple(items), 0, intro=True))
+            for cid, (c, _, items) in new
+            for u in c.users
+        ]
+        # Question texts are content, not anything a user wrote: no need to encrypt them.
+        return await self.core.queue_many(conn, owed, encrypt=False)
 
     async def open_now(self, actor: Actor) -> Outcome:
         """/checkin: open this week's check-in for both, or show where it stands."""
@@ -113,13 +164,13 @@ class Checkins(Feature):
                 return out.say(Msg(actor.chat_id, self.core.t("checkin.finish_setup")))
             tz = couple.timezone or self.core.settings.default_timezone
             week = schedule.iso_week(self.core.clock.now(), tz)
-            async with conn.execute(
+            row = await fetch_one(
+                conn,
                 "SELECT id, status FROM checkins WHERE couple_id = ? AND week = ?",
                 (couple.id, week),
-            ) as cur:
-                row = await cur.fetchone()
+            )
             if row is None:
-                out.queued += await self._open(conn, couple, week, self.core.now())
+                out.queued += await self._open_many(conn, [(couple, week)])
                 if not actor.private:
                     out.say(Msg(actor.chat_id, self.core.t("checkin.opened_group")))
                 return out
@@ -139,20 +190,33 @@ class Checkins(Feature):
 
     # -- rendering ---------------------------------------------------------------
 
-    def _question(self, chat: int, checkin_id: int, items: tuple[str, ...], pos: int) -> Msg:
+    def _question(
+        self, chat: int, checkin_id: int, items: tuple[str, ...], pos: int, *, intro: bool = False
+    ) -> Msg:
         q = self.core.content.question(items[pos])
-        theme = self.core.content.theme(q.theme).name if q.theme != "weekly" else ""
-        head = Safe(self.core.t("checkin.progress", n=pos + 1, total=len(items), theme=theme))
+        text = self._question_text(q.id, pos, len(items), intro)
         back = (
             [Button(self.core.t("checkin.back"), cb("ci", checkin_id, pos, "back"))] if pos else []
         )
         if q.kind == "scale":
             scale = [Button(str(v), cb("ci", checkin_id, pos, v)) for v in range(1, 6)]
-            text = self.core.t("checkin.scale", head=head, text=q.text, low=q.low, high=q.high)
             return Msg(chat, text, rows(scale, back))
-        text = self.core.t("checkin.open", head=head, text=q.text)
         skip = [Button(self.core.t("checkin.skip"), cb("ci", checkin_id, pos, "skip"))]
         return Msg(chat, text, rows(skip + back))
+
+    @functools.lru_cache(maxsize=1024)  # noqa: B019 - content never changes; one per process
+    def _question_text(self, qid: str, pos: int, total: int, intro: bool) -> str:
+        """A question's text depends only on content, so the sweep renders each once."""
+        q = self.core.content.question(qid)
+        theme = self.core.content.theme(q.theme).name if q.theme != "weekly" else ""
+        head = Safe(self.core.t("checkin.progress", n=pos + 1, total=total, theme=theme))
+        if q.kind == "scale":
+            text = self.core.t("checkin.scale", head=head, text=q.text, low=q.low, high=q.high)
+        else:
+            text = self.core.t("checkin.open", head=head, text=q.text)
+        if intro:
+            text = self.core.t("checkin.intro", count=total) + "\n\n" + text
+        return text
 
     def _note_prompt(self, chat: int, checkin_id: int, pos: int) -> Msg:
         return Msg(
@@ -188,8 +252,7 @@ class Checkins(Feature):
             args += (checkin_id,)
         else:
             sql += "AND c.status = 'open' ORDER BY c.id DESC LIMIT 1"
-        async with conn.execute(sql, args) as cur:
-            r = await cur.fetchone()
+        r = await fetch_one(conn, sql, args)
         if r is None:
             return None
         return Progress(
@@ -333,11 +396,11 @@ class Checkins(Feature):
             (nxt, self.core.now(), p.checkin_id, actor.user_id),
         )
         await self.core.set_awaiting(conn, actor.user_id, None)
-        async with conn.execute(
+        row = await fetch_one(
+            conn,
             "SELECT COUNT(*) FROM checkin_progress WHERE checkin_id = ? AND stage = 'done'",
             (p.checkin_id,),
-        ) as cur:
-            row = await cur.fetchone()
+        )
         if row is not None and row[0] == 2:
             out.say(Msg(actor.chat_id, self.core.t("checkin.finished_both")))
             out.queued += await self._reveal(conn, p.checkin_id)
@@ -476,14 +539,17 @@ class Checkins(Feature):
         return queued
 
     async def _open_due(self, conn: aiosqlite.Connection, now: int) -> list[int]:
-        async with conn.execute(
-            f"SELECT {COUPLE_COLUMNS} FROM couples WHERE next_due_at <= ? AND stage = 'active' "
-            "ORDER BY next_due_at LIMIT ?",
-            (now, SWEEP_BATCH),
-        ) as cur:
-            due = [couple_from_row(r) for r in await cur.fetchall()]
-        queued: list[int] = []
+        due = [
+            couple_from_row(r)
+            for r in await fetch_all(
+                conn,
+                f"SELECT {COUPLE_COLUMNS} FROM couples WHERE next_due_at <= ? AND stage = 'active' "
+                "ORDER BY next_due_at LIMIT ?",
+                (now, SWEEP_BATCH),
+            )
+        ]
         window = int(self.core.settings.checkin_window.total_seconds())
+        wanted: list[tuple[Couple, str]] = []
         moves = []
         for couple in due:
             assert couple.next_due_at is not None
@@ -492,8 +558,7 @@ class Checkins(Feature):
             paused = couple.paused_until is not None and couple.paused_until > due_at
             # Late after downtime: open once, if the week's window is still open.
             if not paused and due_at + window > now:
-                week = schedule.iso_week(schedule.from_ts(due_at), tz)
-                queued += await self._open(conn, couple, week, now)
+                wanted.append((couple, schedule.iso_week(schedule.from_ts(due_at), tz)))
             at = schedule.parse_hhmm(couple.local_time)
             assert at is not None
             not_before = schedule.from_ts(couple.paused_until) if couple.paused_until else None
@@ -505,19 +570,20 @@ class Checkins(Feature):
                 not_before=not_before,
             )
             moves.append((schedule.ts(nxt), couple.id))
+        queued = await self._open_many(conn, wanted)
         await conn.executemany("UPDATE couples SET next_due_at = ? WHERE id = ?", moves)
         return queued
 
     async def _remind(self, conn: aiosqlite.Connection, now: int) -> list[int]:
-        async with conn.execute(
+        rows_ = await fetch_all(
+            conn,
             "SELECT c.id, p.user_id, p.position, p.stage, c.items FROM checkins c "
             "JOIN checkin_progress p ON p.checkin_id = c.id "
             "JOIN couples k ON k.id = c.couple_id JOIN users u ON u.id = p.user_id "
             "WHERE c.status = 'open' AND c.remind_at <= ? AND p.stage != 'done' "
             "AND k.reminders = 1 AND u.reachable = 1",
             (now,),
-        ) as cur:
-            rows_ = await cur.fetchall()
+        )
         queued: list[int] = []
         for r in rows_:
             p = Progress(
@@ -537,13 +603,13 @@ class Checkins(Feature):
 
     async def _tell_unreachable(self, conn: aiosqlite.Connection) -> list[int]:
         """A partner who blocked the bot: the other is told once per check-in, never a loop."""
-        async with conn.execute(
+        rows_ = await fetch_all(
+            conn,
             "SELECT c.id, p.user_id, k.user_a, k.user_b FROM checkins c "
             "JOIN checkin_progress p ON p.checkin_id = c.id JOIN users u ON u.id = p.user_id "
             "JOIN couples k ON k.id = c.couple_id "
-            "WHERE c.status = 'open' AND u.reachable = 0 AND p.stage != 'done'"
-        ) as cur:
-            rows_ = await cur.fetchall()
+            "WHERE c.status = 'open' AND u.reachable = 0 AND p.stage != 'done'",
+        )
         queued: list[int] = []
         for r in rows_:
             other = r["user_b"] if r["user_id"] == r["user_a"] else r["user_a"]
@@ -555,11 +621,11 @@ class Checkins(Feature):
         return queued
 
     async def _close_expired(self, conn: aiosqlite.Connection, now: int) -> list[int]:
-        async with conn.execute(
+        expired = await fetch_all(
+            conn,
             "SELECT c.id, c.couple_id FROM checkins c WHERE c.status = 'open' AND c.closes_at <= ?",
             (now,),
-        ) as cur:
-            expired = await cur.fetchall()
+        )
         queued: list[int] = []
         for r in expired:
             await conn.execute(
@@ -568,10 +634,14 @@ class Checkins(Feature):
             couple = await self.core.couple_by_id(conn, r["couple_id"])
             if couple is None:
                 continue
-            async with conn.execute(
-                "SELECT user_id, stage FROM checkin_progress WHERE checkin_id = ?", (r["id"],)
-            ) as cur:
-                done = {p["user_id"]: p["stage"] == "done" for p in await cur.fetchall()}
+            done = {
+                p["user_id"]: p["stage"] == "done"
+                for p in await fetch_all(
+                    conn,
+                    "SELECT user_id, stage FROM checkin_progress WHERE checkin_id = ?",
+                    (r["id"],),
+                )
+            }
             msgs = []
             for user in couple.users:
                 await conn.execute(

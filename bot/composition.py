@@ -40,7 +40,11 @@ def compose(content: Content, history: Sequence[PastWeek]) -> list[str]:
                 theme_age.setdefault(content.question(qid).theme, age)
 
     def pick(theme: str) -> str:
-        pool = [q for q in content.questions if q.theme == theme]
+        pool = content.by_theme(theme)  # scale questions first, then by id
+        for q in pool:
+            # The common case, cheaply: a never-asked question in preference order wins.
+            if q.id not in last_asked and (q.kind == "scale" or theme == WEEKLY):
+                return q.id
 
         def key(q: Question) -> tuple[int, int, int, int, str]:
             age = last_asked.get(q.id)

@@ -27,6 +27,7 @@ import aiosqlite
 from bot import schedule
 from bot.callbacks import cb
 from bot.core import Actor, Core, Safe
+from bot.db import fetch_all, fetch_one
 from bot.feature import Feature
 from bot.messages import Button, Msg, Outcome, rows
 from content import Nudges
@@ -252,13 +253,13 @@ class Conflict(Feature):
         return Conv(**data)
 
     async def _one(self, conn: aiosqlite.Connection, where: str, params: tuple) -> Conv | None:
-        async with conn.execute(
+        row = await fetch_one(
+            conn,
             f"SELECT {', '.join('c.' + c.strip() for c in CONV_COLUMNS.split(','))} "
             "FROM conflict_conversations c JOIN couples ON couples.id = c.couple_id "
             f"WHERE couples.stage != 'dissolved' AND {where}",
             params,
-        ) as cur:
-            row = await cur.fetchone()
+        )
         return self._row(row) if row else None
 
     async def load(self, conn: aiosqlite.Connection, conversation_id: int) -> Conv | None:
@@ -321,23 +322,23 @@ class Conflict(Feature):
         )
 
     async def _last_turn(self, conn: aiosqlite.Connection, conv: Conv, kind: str) -> str:
-        async with conn.execute(
+        row = await fetch_one(
+            conn,
             "SELECT text FROM conflict_turns WHERE conversation_id = ? AND kind = ? "
             "ORDER BY id DESC LIMIT 1",
             (conv.id, kind),
-        ) as cur:
-            row = await cur.fetchone()
+        )
         return self.core.cipher.decrypt(row["text"]) if row else ""
 
     async def _agreements(
         self, conn: aiosqlite.Connection, conversation_id: int, where: str = "", params: tuple = ()
     ) -> list[Agreement]:
-        async with conn.execute(
+        found = await fetch_all(
+            conn,
             "SELECT id, conversation_id, couple_id, kind, author, decider, doer, text, status, "
             f"follow_up_at FROM agreements WHERE conversation_id = ? {where} ORDER BY id",
             (conversation_id, *params),
-        ) as cur:
-            found = await cur.fetchall()
+        )
         return [
             Agreement(
                 id=r["id"],
@@ -700,12 +701,12 @@ class Conflict(Feature):
         """The floor passes: what the new speaker kept while listening opens their turn."""
         conv = await self._move(conn, conv, "speaking", attempt=1, **fields)
         await self._show(conn, conv, out, actor)
-        async with conn.execute(
+        kept = await fetch_all(
+            conn,
             "SELECT id, text FROM conflict_turns WHERE conversation_id = ? AND user_id = ? "
             "AND kind = 'kept' ORDER BY id",
             (conv.id, conv.speaker),
-        ) as cur:
-            kept = list(await cur.fetchall())
+        )
         if not kept:
             return out
         await conn.execute(
@@ -844,12 +845,12 @@ class Conflict(Feature):
             )
         if action == "dn":
             # Each partner speaks once per round, so their own words this round are this turn.
-            async with conn.execute(
+            said = await fetch_one(
+                conn,
                 "SELECT 1 FROM conflict_turns WHERE conversation_id = ? AND user_id = ? "
                 "AND round = ? AND kind = 'speak' LIMIT 1",
                 (conv.id, uid, conv.round),
-            ) as cur:
-                said = await cur.fetchone()
+            )
             if said is None:
                 out.toast = t("conflict.write_first")
                 return out
@@ -1091,14 +1092,18 @@ class Conflict(Feature):
     async def _due(self, column: str, states: tuple[str, ...]) -> list[int]:
         async with self.core.db.tx() as conn:
             marks = ",".join("?" * len(states))
-            async with conn.execute(
-                "SELECT c.id FROM conflict_conversations c "
-                "JOIN couples ON couples.id = c.couple_id"
-                f" WHERE c.{column} <= ? AND c.state IN ({marks}) AND couples.stage != 'dissolved' "
-                f"ORDER BY c.{column}",
-                (self.core.now(), *states),
-            ) as cur:
-                return [r[0] for r in await cur.fetchall()]
+            return [
+                r[0]
+                for r in await fetch_all(
+                    conn,
+                    "SELECT c.id FROM conflict_conversations c "
+                    "JOIN couples ON couples.id = c.couple_id"
+                    f" WHERE c.{column} <= ? AND c.state IN ({marks}) "
+                    "AND couples.stage != 'dissolved' "
+                    f"ORDER BY c.{column}",
+                    (self.core.now(), *states),
+                )
+            ]
 
     async def sweep(self) -> list[int]:
         """Appointments and breaks that are over, idle turns and quiet conversations."""

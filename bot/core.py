@@ -10,7 +10,7 @@ import aiosqlite
 
 from bot.clock import Clock
 from bot.crypto import Cipher
-from bot.db import Database
+from bot.db import Database, fetch_all, fetch_one
 from bot.messages import Msg
 from bot.settings import Settings
 from content import Content
@@ -127,8 +127,7 @@ class Core:
         )
 
     async def first_name(self, conn: aiosqlite.Connection, user_id: int) -> str:
-        async with conn.execute("SELECT first_name FROM users WHERE id = ?", (user_id,)) as cur:
-            row = await cur.fetchone()
+        row = await fetch_one(conn, "SELECT first_name FROM users WHERE id = ?", (user_id,))
         return row["first_name"] if row else "your partner"
 
     async def set_awaiting(
@@ -137,36 +136,35 @@ class Core:
         await conn.execute("UPDATE users SET awaiting = ? WHERE id = ?", (what, user_id))
 
     async def awaiting(self, conn: aiosqlite.Connection, user_id: int) -> str | None:
-        async with conn.execute("SELECT awaiting FROM users WHERE id = ?", (user_id,)) as cur:
-            row = await cur.fetchone()
+        row = await fetch_one(conn, "SELECT awaiting FROM users WHERE id = ?", (user_id,))
         return row["awaiting"] if row else None
 
     # -- couples -------------------------------------------------------------
 
     async def couple_of(self, conn: aiosqlite.Connection, user_id: int) -> Couple | None:
-        async with conn.execute(
+        row = await fetch_one(
+            conn,
             f"SELECT {COUPLE_COLUMNS} FROM couples JOIN members ON members.couple_id = couples.id "
             "WHERE members.user_id = ?",
             (user_id,),
-        ) as cur:
-            row = await cur.fetchone()
+        )
         return couple_from_row(row) if row else None
 
     async def couple_by_id(self, conn: aiosqlite.Connection, couple_id: int) -> Couple | None:
-        async with conn.execute(
+        row = await fetch_one(
+            conn,
             f"SELECT {COUPLE_COLUMNS} FROM couples WHERE id = ? AND stage != 'dissolved'",
             (couple_id,),
-        ) as cur:
-            row = await cur.fetchone()
+        )
         return couple_from_row(row) if row else None
 
     async def couple_by_group(self, conn: aiosqlite.Connection, chat_id: int) -> Couple | None:
-        async with conn.execute(
+        row = await fetch_one(
+            conn,
             f"SELECT {COUPLE_COLUMNS} FROM couples "
             "WHERE group_chat_id = ? AND stage != 'dissolved'",
             (chat_id,),
-        ) as cur:
-            row = await cur.fetchone()
+        )
         return couple_from_row(row) if row else None
 
     # -- outbox --------------------------------------------------------------
@@ -181,6 +179,38 @@ class Core:
             (key, msg.chat_id, self.cipher.encrypt(msg.to_json()), self.now()),
         )
         return cur.lastrowid if cur.rowcount == 1 else None
+
+    async def queue_many(
+        self, conn: aiosqlite.Connection, owed: list[tuple[str, Msg]], *, encrypt: bool = True
+    ) -> list[int]:
+        """Owe many keyed messages in one statement (the sweep's path); returns the new ids.
+
+        `encrypt=False` is only for messages built from content alone (no text a user
+        wrote, no names): they are stored as plain JSON, which the outbox tells apart.
+        """
+        if not owed:
+            return []
+        now = self.now()
+        marker = await fetch_one(conn, "SELECT COALESCE(MAX(id), 0) FROM outbox")
+        await conn.executemany(
+            "INSERT INTO outbox (key, chat_id, body, created_at) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT(key) DO NOTHING",
+            [(key, m.chat_id, self._body(m, encrypt), now) for key, m in owed],
+        )
+        # Ids only grow inside our write transaction, so the new rows are those above the mark.
+        rows = await fetch_all(
+            conn, "SELECT id FROM outbox WHERE id > ? ORDER BY id", (marker[0] if marker else 0,)
+        )
+        return [r["id"] for r in rows]
+
+    def _body(self, msg: Msg, encrypt: bool) -> bytes:
+        raw = msg.to_json()
+        return self.cipher.encrypt(raw) if encrypt else raw.encode("utf-8")
+
+    def read_body(self, body: bytes) -> Msg:
+        """The inverse of `_body`: plain JSON starts with '{', Fernet tokens never do."""
+        raw = body.decode("utf-8") if body[:1] == b"{" else self.cipher.decrypt(body)
+        return Msg.from_json(raw)
 
     async def queue_all(
         self, conn: aiosqlite.Connection, msgs: list[Msg], key: str | None = None

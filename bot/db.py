@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import aiosqlite
 
@@ -102,6 +103,12 @@ class Database:
             else:
                 await conn.execute("COMMIT")
 
+    async def execute_alone(self, sql: str, params: Iterable[Any] = ()) -> int:
+        """One statement in its own implicit transaction, in one round trip; returns rowcount."""
+        async with self._lock:
+            cur = await self.conn.execute(sql, tuple(params))
+            return cur.rowcount
+
     async def vacuum(self) -> None:
         """Rewrite the file so no freed page keeps old bytes (used after erasure)."""
         async with self._lock:
@@ -114,3 +121,20 @@ class Database:
             ):
                 async with self.conn.execute(sql) as cur:
                     await cur.fetchall()
+
+
+async def fetch_one(
+    conn: aiosqlite.Connection, sql: str, params: Iterable[Any] = ()
+) -> aiosqlite.Row | None:
+    """The first row, in one round trip to the database thread (use on unique keys or LIMIT 1)."""
+    rows = await conn.execute_fetchall(sql, tuple(params))
+    for row in rows:
+        return row
+    return None
+
+
+async def fetch_all(
+    conn: aiosqlite.Connection, sql: str, params: Iterable[Any] = ()
+) -> list[aiosqlite.Row]:
+    """Every row, in one round trip (execute + fetchall + close would be three)."""
+    return list(await conn.execute_fetchall(sql, tuple(params)))

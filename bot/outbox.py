@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bot.core import Core
+from bot.db import fetch_all
 from bot.messages import Msg
 
 STALE_CLAIM = 120
@@ -52,19 +53,16 @@ class Outbox:
                     return []
                 where += f" AND id IN ({','.join('?' * len(ids))})"
                 params += ids
-            async with conn.execute(
+            rows = await fetch_all(
+                conn,
                 f"SELECT id, body, attempts FROM outbox WHERE {where} ORDER BY id LIMIT ?",
                 (*params, limit),
-            ) as cur:
-                rows = await cur.fetchall()
+            )
             await conn.executemany(
                 "UPDATE outbox SET claimed_at = ?, attempts = attempts + 1 WHERE id = ?",
                 [(now, r["id"]) for r in rows],
             )
-        return [
-            Owed(r["id"], Msg.from_json(self.core.cipher.decrypt(r["body"])), r["attempts"] + 1)
-            for r in rows
-        ]
+        return [Owed(r["id"], self.core.read_body(r["body"]), r["attempts"] + 1) for r in rows]
 
     async def done(self, ids: list[int]) -> None:
         if not ids:

@@ -20,6 +20,7 @@ import aiosqlite
 from bot import schedule
 from bot.callbacks import cb
 from bot.core import Actor, ChatInspector, Core, Couple
+from bot.db import fetch_all, fetch_one
 from bot.messages import Button, Msg, Outcome, rows
 
 TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{22}$")
@@ -117,12 +118,12 @@ class Pairing:
         """Why `token` cannot pair `actor` (a strings key), or None with the invite row."""
         if not TOKEN_RE.match(token):
             return "invite.malformed", None
-        async with conn.execute(
+        row = await fetch_one(
+            conn,
             "SELECT i.*, u.first_name AS inviter_name FROM invites i "
             "JOIN users u ON u.id = i.inviter_id WHERE token_hash = ? AND kind = 'partner'",
             (token_hash(token),),
-        ) as cur:
-            row = await cur.fetchone()
+        )
         if row is None:
             return "invite.unknown", None
         if row["inviter_id"] == actor.user_id:
@@ -492,10 +493,14 @@ class Pairing:
                 key = "group.you_are_linked" if linked.has(actor.user_id) else "group.not_for_you"
                 out.toast, out.alert = self.core.t(key), True
                 return out
-            async with conn.execute(
-                "SELECT user_id FROM group_votes WHERE chat_id = ? ORDER BY at, rowid", (chat,)
-            ) as cur:
-                voters = [r["user_id"] for r in await cur.fetchall()]
+            voters = [
+                r["user_id"]
+                for r in await fetch_all(
+                    conn,
+                    "SELECT user_id FROM group_votes WHERE chat_id = ? ORDER BY at, rowid",
+                    (chat,),
+                )
+            ]
             if actor.user_id in voters:
                 out.toast = self.core.t("group.already_in")
                 return out
@@ -525,12 +530,12 @@ class Pairing:
             await self.core.touch_user(conn, actor)
             row = None
             if TOKEN_RE.match(token):
-                async with conn.execute(
+                row = await fetch_one(
+                    conn,
                     "SELECT couple_id FROM invites WHERE token_hash = ? AND kind = 'group' "
                     "AND used_at IS NULL AND expires_at > ?",
                     (token_hash(token), self.core.now()),
-                ) as cur:
-                    row = await cur.fetchone()
+                )
             couple = await self.core.couple_by_id(conn, row["couple_id"]) if row else None
             if couple is None or not couple.has(actor.user_id):
                 return out.say(Msg(actor.chat_id, self.core.t("group.bad_link")))
@@ -585,11 +590,14 @@ class Pairing:
     async def _private_status(self, conn: aiosqlite.Connection, couple: Couple) -> Msg | None:
         """In the group: who still has to open a private chat with the bot."""
         assert couple.group_chat_id is not None
-        async with conn.execute(
-            "SELECT first_name FROM users WHERE id IN (?, ?) AND private_chat = 0 ORDER BY id",
-            couple.users,
-        ) as cur:
-            missing = [r["first_name"] for r in await cur.fetchall()]
+        missing = [
+            r["first_name"]
+            for r in await fetch_all(
+                conn,
+                "SELECT first_name FROM users WHERE id IN (?, ?) AND private_chat = 0 ORDER BY id",
+                couple.users,
+            )
+        ]
         if not missing:
             return None
         return Msg(

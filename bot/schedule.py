@@ -7,6 +7,7 @@ valid minute; an ambiguous one (fall back) takes the first occurrence.
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
+from functools import cache
 from zoneinfo import ZoneInfo, available_timezones
 
 DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
@@ -38,6 +39,11 @@ def _zones() -> dict[str, str]:
     return _ZONES
 
 
+@cache
+def zone(name: str) -> ZoneInfo:
+    return ZoneInfo(name)
+
+
 def local_to_utc(day: date, at: time, tz: ZoneInfo) -> datetime:
     """The UTC moment of wall-clock `day at` in `tz`, per the rules above."""
     naive = datetime.combine(day, at)
@@ -59,7 +65,7 @@ def next_due(
     tz_name: str, weekday: int, at: time, after: datetime, *, not_before: datetime | None = None
 ) -> datetime:
     """The first weekly moment strictly after `after` (and at or after `not_before`)."""
-    tz = ZoneInfo(tz_name)
+    tz = zone(tz_name)
     floor = max(after, not_before) if not_before else after
     local_day = floor.astimezone(tz).date()
     start = local_day - timedelta(days=(local_day.weekday() - weekday) % 7)
@@ -72,13 +78,13 @@ def next_due(
 
 def iso_week(moment: datetime, tz_name: str) -> str:
     """The couple-local ISO week of `moment`, e.g. '2026-W48'."""
-    year, week, _ = moment.astimezone(ZoneInfo(tz_name)).isocalendar()
+    year, week, _ = moment.astimezone(zone(tz_name)).isocalendar()
     return f"{year}-W{week:02d}"
 
 
 def human(moment: datetime, tz_name: str) -> str:
     """'Sunday 30 November, 19:00 Europe/Berlin'."""
-    local = moment.astimezone(ZoneInfo(tz_name))
+    local = moment.astimezone(zone(tz_name))
     return f"{DAYS[local.weekday()]} {local.day} {local:%B}, {local:%H:%M} {tz_name}"
 
 

@@ -44,12 +44,12 @@ class Services:
 
     async def first_sight(self, update_id: int) -> bool:
         """True the first time an update id is seen; a redelivery returns False."""
-        async with self.core.db.tx() as conn:
-            cur = await conn.execute(
-                "INSERT INTO seen_updates (update_id, at) VALUES (?, ?) ON CONFLICT DO NOTHING",
-                (update_id, self.core.now()),
-            )
-            return cur.rowcount == 1
+        # One statement, one round trip: SQLite makes it atomic without BEGIN/COMMIT.
+        inserted = await self.core.db.execute_alone(
+            "INSERT INTO seen_updates (update_id, at) VALUES (?, ?) ON CONFLICT DO NOTHING",
+            (update_id, self.core.now()),
+        )
+        return inserted == 1
 
     async def forget_old_updates(self) -> None:
         async with self.core.db.tx() as conn:

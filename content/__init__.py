@@ -87,6 +87,7 @@ class Content(BaseModel):
     strings: dict[str, str]
     _themes: dict[str, Theme] = PrivateAttr(default_factory=dict)
     _questions: dict[str, Question] = PrivateAttr(default_factory=dict)
+    _by_theme: dict[str, list[Question]] = PrivateAttr(default_factory=dict)
 
     @model_validator(mode="after")
     def _consistent(self) -> Content:
@@ -137,12 +138,17 @@ class Content(BaseModel):
     def question(self, question_id: str) -> Question:
         return self._questions[question_id]
 
+    def by_theme(self, theme_id: str) -> list[Question]:
+        return self._by_theme.get(theme_id, [])
+
     def has_question(self, question_id: str) -> bool:
         return question_id in self._questions
 
     def model_post_init(self, __context: object) -> None:
         self._themes = {t.id: t for t in self.themes}
         self._questions = {q.id: q for q in self.questions}
+        for q in sorted(self.questions, key=lambda q: (q.kind != "scale", q.id)):
+            self._by_theme.setdefault(q.theme, []).append(q)
 
 
 def _read(name: str) -> dict:
