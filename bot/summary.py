@@ -26,7 +26,9 @@ from content import CORE_THEMES, THEME_IDS
 MESSAGE_LIMIT = 4096
 CAPTION_LIMIT = 1024
 WEEK = 7 * 24 * 3600
-CATCH_UP = 8 * 24 * 3600  # a closed week older than this is not summarised late
+CATCH_UP = 3 * 24 * 3600  # a week closed longer ago than this is not summarised late
+SEEN_MARGIN = 600  # re-read the last ten minutes each sweep, for late commits
+SWEEP_BATCH = 100
 GAP_WORTH_NAMING = 1.0
 HISTORY_ROWS = 12
 
@@ -208,6 +210,9 @@ class Rendered:
 class Summaries(Feature):
     def __init__(self, core: Core) -> None:
         super().__init__(core)
+        # Check-ins closed before this were all looked at (in memory: a restart looks back
+        # CATCH_UP again, which the UNIQUE summaries row makes harmless).
+        self._seen_until: int | None = None
 
     # -- reading rows ----------------------------------------------------------
 
@@ -431,23 +436,30 @@ class Summaries(Feature):
     # -- the weekly send -------------------------------------------------------
 
     async def sweep(self) -> list[int]:
+        """Summarise closed weeks that have none. After the first full look back, only
+        check-ins closed since the previous sweep (less a margin) are read again."""
         now = self.core.now()
+        since = now - CATCH_UP
+        if self._seen_until is not None and since < self._seen_until <= now:
+            since = self._seen_until
         async with (
             self.core.db.tx() as conn,
             conn.execute(
-                "SELECT c.id, c.couple_id, c.week, COALESCE(c.closed_at, c.closes_at) AS ended "
+                "SELECT c.id, c.couple_id, c.week, c.closed_at AS ended "
                 "FROM checkins c JOIN couples k ON k.id = c.couple_id "
                 "LEFT JOIN summaries s ON s.couple_id = c.couple_id AND s.week = c.week "
-                "WHERE c.status IN ('revealed', 'expired') AND s.id IS NULL "
-                "AND k.stage = 'active' AND COALESCE(c.closed_at, c.closes_at) >= ? "
-                "ORDER BY c.id LIMIT 100",
-                (now - CATCH_UP,),
+                "WHERE c.status IN ('revealed', 'expired') AND c.closed_at >= ? "
+                "AND s.id IS NULL AND k.stage = 'active' "
+                "ORDER BY c.closed_at LIMIT ?",
+                (since, SWEEP_BATCH),
             ) as cur,
         ):
             due = list(await cur.fetchall())
         queued: list[int] = []
         for row in due:
             queued += await self._summarise(row["couple_id"], row["week"], row["id"], row["ended"])
+        if len(due) < SWEEP_BATCH:
+            self._seen_until = now - SEEN_MARGIN
         return queued
 
     async def _summarise(self, couple_id: int, week: str, checkin_id: int, end: int) -> list[int]:

@@ -51,3 +51,5 @@ CREATE TABLE summaries (
     created_at  INTEGER NOT NULL,
     UNIQUE (couple_id, week)
 );
+-- The summary sweep looks only at recently closed check-ins (it must not scan them all).
+CREATE INDEX checkins_closed ON checkins(closed_at) WHERE status IN ('revealed', 'expired');
