@@ -12,6 +12,7 @@ so a restart continues where they were. States of a check-in:
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import html
 import json
@@ -144,11 +145,11 @@ class Checkins(Feature):
             "ON CONFLICT DO NOTHING",
             [(cid, u) for cid, (c, _, _) in new for u in c.users],
         )
-        owed = [
-            (f"ci:{cid}:open:{u}", self._question(u, cid, tuple(items), 0, intro=True))
-            for cid, (c, _, items) in new
-            for u in c.users
-        ]
+        owed = []
+        for cid, (c, _, items) in new:
+            first = self._question(c.user_a, cid, tuple(items), 0, intro=True)
+            owed.append((f"ci:{cid}:open:{c.user_a}", first))
+            owed.append((f"ci:{cid}:open:{c.user_b}", dataclasses.replace(first, chat_id=c.user_b)))
         # Question texts are content, not anything a user wrote: no need to encrypt them.
         return await self.core.queue_many(conn, owed, encrypt=False)
 
