@@ -219,43 +219,41 @@ class Summaries(Feature):
     async def history(
         self, conn: aiosqlite.Connection, couple_id: int, up_to: str, limit: int = 13
     ) -> list[WeekData]:
-        """Closed check-in weeks up to and including `up_to`, oldest first."""
-        async with conn.execute(
-            "SELECT id, week, status FROM checkins WHERE couple_id = ? AND week <= ? "
-            "AND status IN ('revealed', 'expired') ORDER BY week DESC LIMIT ?",
-            (couple_id, up_to, limit),
-        ) as cur:
-            checkins = list(await cur.fetchall())
+        """Closed check-in weeks up to and including `up_to`, oldest first (three queries)."""
+        checkins = list(
+            await conn.execute_fetchall(
+                "SELECT id, week, status FROM checkins WHERE couple_id = ? AND week <= ? "
+                "AND status IN ('revealed', 'expired') ORDER BY week DESC LIMIT ?",
+                (couple_id, up_to, limit),
+            )
+        )
+        if not checkins:
+            return []
+        ids = [c["id"] for c in checkins]
+        marks = ",".join("?" * len(ids))
+        finished: dict[int, set[int]] = {i: set() for i in ids}
+        for r in await conn.execute_fetchall(
+            f"SELECT checkin_id, user_id FROM checkin_progress WHERE checkin_id IN ({marks}) "
+            "AND (stage = 'done' OR finished_at IS NOT NULL)",
+            ids,
+        ):
+            finished[r["checkin_id"]].add(r["user_id"])
+        values: dict[int, dict[int, dict[str, list[int]]]] = {i: {} for i in ids}
+        for r in await conn.execute_fetchall(
+            f"SELECT checkin_id, user_id, theme, value FROM answers WHERE checkin_id IN ({marks}) "
+            "AND value IS NOT NULL",
+            ids,
+        ):
+            per_user = values[r["checkin_id"]].setdefault(r["user_id"], {})
+            per_user.setdefault(r["theme"], []).append(int(r["value"]))
         out: list[WeekData] = []
         for c in reversed(checkins):
-            async with conn.execute(
-                "SELECT user_id FROM checkin_progress WHERE checkin_id = ? "
-                "AND (stage = 'done' OR finished_at IS NOT NULL)",
-                (c["id"],),
-            ) as cur:
-                finished = frozenset(r["user_id"] for r in await cur.fetchall())
-            if c["status"] == "revealed" and not finished:
-                finished = await self._answered(conn, c["id"])
-            values: dict[int, dict[str, list[int]]] = {}
-            async with conn.execute(
-                "SELECT user_id, theme, value FROM answers WHERE checkin_id = ? "
-                "AND value IS NOT NULL",
-                (c["id"],),
-            ) as cur:
-                for r in await cur.fetchall():
-                    if r["user_id"] in finished:
-                        values.setdefault(r["user_id"], {}).setdefault(r["theme"], []).append(
-                            int(r["value"])
-                        )
-            out.append(WeekData(c["week"], c["status"], finished, values))
+            done = finished[c["id"]]
+            if c["status"] == "revealed" and not done:
+                done = set(values[c["id"]])  # a reveal means both finished
+            kept = {u: v for u, v in values[c["id"]].items() if u in done}
+            out.append(WeekData(c["week"], c["status"], frozenset(done), kept))
         return out
-
-    @staticmethod
-    async def _answered(conn: aiosqlite.Connection, checkin_id: int) -> frozenset[int]:
-        async with conn.execute(
-            "SELECT DISTINCT user_id FROM answers WHERE checkin_id = ?", (checkin_id,)
-        ) as cur:
-            return frozenset(r["user_id"] for r in await cur.fetchall())
 
     async def promise_rows(self, conn: aiosqlite.Connection, couple_id: int) -> list[PromiseRow]:
         async with conn.execute(
