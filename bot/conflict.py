@@ -17,6 +17,7 @@ group if it was started there; otherwise the bot relays between the private chat
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, time, timedelta
 from typing import Any
@@ -240,10 +241,16 @@ def break_until(code: str, now: datetime, tz_name: str) -> datetime | None:
     return min(max(until, low), high)
 
 
+# (conn, couple_id, doer_id, text, follow_up_at) -> promise id; see Promises.from_agreement.
+AgreementSink = Callable[[aiosqlite.Connection, int, int, str, int], Awaitable[int]]
+
+
 class Conflict(Feature):
-    def __init__(self, core: Core) -> None:
+    def __init__(self, core: Core, on_agreement: AgreementSink | None = None) -> None:
         super().__init__(core)
         self.nudges = NudgeMatcher(core.content.nudges)
+        # Accepted agreements become promises, in the same transaction as the acceptance.
+        self.on_agreement = on_agreement
 
     # -- storage ---------------------------------------------------------------
 
@@ -1031,6 +1038,10 @@ class Conflict(Feature):
                 agreement.id,
             ),
         )
+        if accepted and self.on_agreement is not None:
+            await self.on_agreement(
+                conn, conv.couple_id, agreement.doer, agreement.text, now + FOLLOW_UP_AFTER
+            )
         await self._touch(conn, conv)
         text = t(
             "conflict.accepted" if accepted else "conflict.declined",

@@ -24,8 +24,8 @@ class Services:
         self.pairing = Pairing(core)
         self.preferences = Preferences(core, self.pairing)
         self.checkins = Checkins(core)
-        self.conflict = Conflict(core)
         self.promises = Promises(core)
+        self.conflict = Conflict(core, on_agreement=self.promises.from_agreement)
         self.summaries = Summaries(core)
         self.data_rights = DataRights(core, self.pairing)
         # Sweep order matters: check-ins close before summaries look for closed weeks.

@@ -132,6 +132,14 @@ async def test_full_conversation_in_private_chats(world: World, alice: Person, b
     assert b"Sunday" not in bytes(raw[0])
     await world.send(alice, "hello?")
     assert "wasn't waiting" in world.last_text(alice.id)
+    # accepted agreements became promises, and are followed up a week later
+    await world.send(alice, "/promises")
+    listing = world.last_text(alice.id)
+    assert "keep one Sunday a month" in listing and "plan the visits" in listing
+    assert "call my mother" not in listing  # declined: recorded, not promised
+    world.clock.advance(timedelta(days=7, hours=1))
+    await world.tick()
+    assert world.said(alice.id, "keep one Sunday a month")
 
 
 async def test_full_conversation_in_group_with_out_of_turn_and_nudge(
