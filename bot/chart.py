@@ -10,13 +10,6 @@ import asyncio
 import io
 import math
 
-import matplotlib
-
-matplotlib.use("Agg")
-
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
-
 WIDTH_IN, HEIGHT_IN, DPI = 8.0, 4.5, 100  # 800 x 450 pixels
 MAX_WEEKS = 12
 
@@ -28,6 +21,11 @@ def render_png(
 
     `weeks` are the x-axis labels; a None value leaves a gap in its line.
     """
+    # Imported here, not at module level: matplotlib and numpy cost ~45 MB of RSS,
+    # which a bot that has not drawn a chart yet should not pay. Agg needs no display.
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
     fig = Figure(figsize=(WIDTH_IN, HEIGHT_IN), dpi=DPI)
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
