@@ -65,13 +65,13 @@ class Outbox:
         return [Owed(r["id"], self.core.read_body(r["body"]), r["attempts"] + 1) for r in rows]
 
     async def done(self, ids: list[int]) -> None:
+        """Mark rows sent and wipe their bodies (one statement, one round trip)."""
         if not ids:
             return
-        async with self.core.db.tx() as conn:
-            await conn.executemany(
-                "UPDATE outbox SET sent_at = ?, body = NULL WHERE id = ?",
-                [(self.core.now(), i) for i in ids],
-            )
+        await self.core.db.execute_alone(
+            f"UPDATE outbox SET sent_at = ?, body = NULL WHERE id IN ({','.join('?' * len(ids))})",
+            (self.core.now(), *ids),
+        )
 
     async def failed(self, owed: Owed, why: str, *, final: bool) -> None:
         """Give up on a row (`final`), or release it to be retried later."""

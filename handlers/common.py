@@ -129,7 +129,6 @@ async def flush(bot: Bot, services: Services, ids: list[int] | None = None) -> i
                 for owed_list in by_chat.values()
             )
         )
-        await services.outbox.done(done)
         sent += len(done)
         if ids is not None:
             return sent
@@ -154,6 +153,9 @@ async def _send_chat(
         for n, owed in enumerate(owed_list):
             result = await _send_owed(bot, services, owed)
             if result == "sent":
+                # Marked at once, not at the end of the batch: a crash can then repeat at
+                # most the one message in flight (Telegram has no idempotency key).
+                await services.outbox.done([owed.id])
                 done.append(owed.id)
             elif result == "forbidden":
                 for rest in owed_list[n + 1 :]:

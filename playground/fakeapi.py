@@ -23,6 +23,10 @@ BOT_ID = 777000111
 BOT_USERNAME = "TrellisBot"
 
 
+class ProcessKilled(BaseException):
+    """Raised by a 'die' fault: like SIGKILL, nothing in the bot may catch it."""
+
+
 @dataclass
 class Sent:
     """One message as the chat shows it now (edits applied)."""
@@ -53,7 +57,7 @@ class Fault:
     """Answer the next `times` calls of `method` (to `chat_id`, if given) with an error."""
 
     method: str
-    kind: str  # 'retry_after' | 'forbidden' | 'network' | 'bad_request'
+    kind: str  # 'retry_after' | 'forbidden' | 'network' | 'bad_request' | 'die'
     chat_id: int | None = None
     times: int = 1
     retry_after: int = 1
@@ -126,6 +130,8 @@ class FakeBotAPI(BaseRequest):
 
     @staticmethod
     def _error(fault: Fault) -> tuple[int, bytes]:
+        if fault.kind == "die":
+            raise ProcessKilled("simulated kill -9 during a Bot API call")
         if fault.kind == "network":
             raise NetworkError("simulated network failure")
         if fault.kind == "retry_after":

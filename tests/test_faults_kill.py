@@ -1,0 +1,81 @@
+"""The process killed mid check-in and mid /conflict, then restarted on the same database.
+
+A 'die' fault raises a BaseException from inside a Bot API call, as if the process
+were killed there: nothing in the bot catches it, the app is abandoned without its
+shutdown hooks, and a new application starts on the same database file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable
+from datetime import timedelta
+
+import pytest
+
+from bot.outbox import STALE_CLAIM
+from playground.fakeapi import Fault, ProcessKilled
+from playground.sim import Person, World
+from tests.helpers import pair_by_invite
+from tests.test_checkin import answer_all
+
+GROUP = -500
+
+
+async def kill_during(
+    world: World, method: str, action: Awaitable[object], chat_id: int | None = None
+) -> None:
+    """Run `action` and die at its next `method` call (to `chat_id`, if given)."""
+    world.api.faults.append(Fault(method, "die", chat_id=chat_id))
+    with pytest.raises(ProcessKilled):
+        await action
+    assert world.app is not None
+    dead = world.app.bot_data["services"].core.db
+    world.app = None  # abandoned: no post_shutdown, no graceful close
+    await world.start()
+    await dead.close()  # what the OS does to a dead process's file handles
+
+
+async def test_killed_mid_checkin_loses_and_doubles_nothing(
+    world: World, alice: Person, bob: Person
+) -> None:
+    await pair_by_invite(world, alice, bob)
+    await world.send(alice, "/checkin")
+    # killed while telling Alice her first answer was taken: the answer is committed
+    await kill_during(world, "editMessageText", world.press(alice, "4"))
+    await world.send(alice, "/checkin")
+    assert "add a short note" in world.last_text(alice.id)
+    await world.press(alice, "Skip")
+    assert "2/5" in world.last_text(alice.id)
+    await answer_all(world, alice, "4")
+    # killed while the reveal goes out to their group: it was queued with the state change
+    world.make_group(GROUP, alice, bob)
+    await world.add_bot(GROUP, alice)
+    await world.press(alice, "I'm in", chat_id=GROUP)
+    await world.press(bob, "I'm in", chat_id=GROUP)
+    await kill_during(world, "sendMessage", answer_all(world, bob, "4"), chat_id=GROUP)
+    assert not world.said(GROUP, "Nobody went first")
+    world.clock.advance(timedelta(seconds=STALE_CLAIM + 1))
+    await world.tick()
+    await world.tick()
+    reveals = [t for t in world.texts(GROUP) if "Nobody went first" in t]
+    assert len(reveals) == 1
+    assert reveals[0].count("Alice: <b>4</b>/5") == 4
+
+
+async def test_killed_mid_conflict_relays_each_turn_once(
+    world: World, alice: Person, bob: Person
+) -> None:
+    await pair_by_invite(world, alice, bob)
+    await world.send(alice, "/conflict money")
+    await world.press(bob, "Now is good")
+    await world.press(alice, "Alice speaks first")
+    # killed while relaying Alice's turn to Bob's private chat
+    await kill_during(world, "sendMessage", world.send(alice, "I feel anxious about bills"))
+    world.clock.advance(timedelta(seconds=STALE_CLAIM + 1))
+    await world.tick()
+    relayed = [t for t in world.texts(bob.id) if "I feel anxious about bills" in t]
+    assert len(relayed) == 1
+    await world.press(alice, "Done, over to Bob")
+    assert "what did you hear Alice say" in world.last_text(bob.id)
+    await world.tick()
+    assert len([t for t in world.texts(bob.id) if "I feel anxious about bills" in t]) == 1
