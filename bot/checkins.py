@@ -31,6 +31,7 @@ from bot.messages import Button, Msg, Outcome, rows
 SWEEP_BATCH = 1000
 HISTORY_WEEKS = 10  # composition looks back this far (the no-repeat window is 8)
 WEEK = 7 * 24 * 3600
+MAX_TYPED = 600  # a note or open answer; keeps every reveal item far below 4096 characters
 GAP = 2  # a difference of two points or more is pointed out
 MESSAGE_LIMIT = 4096
 
@@ -157,17 +158,18 @@ class Checkins(Feature):
         """/checkin: open this week's check-in for both, or show where it stands."""
         out = Outcome()
         async with self.core.db.tx() as conn:
-            await self.core.touch_user(conn, actor)
-            couple = await self.core.couple_of(conn, actor.user_id)
+            couple = await self.core.paired(conn, actor, out)
             if couple is None:
-                return out.say(Msg(actor.chat_id, self.core.t("common.not_paired")))
+                return out
             if couple.stage != "active":
                 return out.say(Msg(actor.chat_id, self.core.t("checkin.finish_setup")))
             tz = couple.timezone or self.core.settings.default_timezone
             week = schedule.iso_week(self.core.clock.now(), tz)
+            # An open check-in (even last week's, still in its window) comes first.
             row = await fetch_one(
                 conn,
-                "SELECT id, status FROM checkins WHERE couple_id = ? AND week = ?",
+                "SELECT id, status FROM checkins WHERE couple_id = ? "
+                "AND (status = 'open' OR week = ?) ORDER BY status = 'open' DESC LIMIT 1",
                 (couple.id, week),
             )
             if row is None:
@@ -371,7 +373,9 @@ class Checkins(Feature):
             "(checkin_id, user_id, question_id, theme, value, text, answered_at) "
             "VALUES (?, ?, ?, ?, ?, ?, ?) "
             "ON CONFLICT(checkin_id, user_id, question_id) DO UPDATE"
-            " SET value = excluded.value, text = excluded.text, answered_at = excluded.answered_at",
+            " SET value = excluded.value, text = excluded.text, answered_at = excluded.answered_at,"
+            # a note belongs to the answer it was written for
+            " note = CASE WHEN answers.value IS excluded.value THEN answers.note ELSE NULL END",
             (
                 p.checkin_id,
                 user,
@@ -426,7 +430,10 @@ class Checkins(Feature):
         if p is None or p.status != "open" or p.position != int(pos_s) or p.stage != stage:
             await self.core.set_awaiting(conn, actor.user_id, None)
             return out.say(Msg(actor.chat_id, self.core.t("checkin.nothing_waiting")))
-        text = text.strip()[:2000]
+        text = text.strip()
+        if len(text) > MAX_TYPED:
+            # Refused, not cut: the writer keeps their words and can shorten them.
+            return out.say(Msg(actor.chat_id, self.core.t("checkin.too_long", limit=MAX_TYPED)))
         q = self.core.content.question(p.items[p.position])
         if note:
             await conn.execute(
@@ -582,7 +589,7 @@ class Checkins(Feature):
             "JOIN checkin_progress p ON p.checkin_id = c.id "
             "JOIN couples k ON k.id = c.couple_id JOIN users u ON u.id = p.user_id "
             "WHERE c.status = 'open' AND c.remind_at <= ? AND p.stage != 'done' "
-            "AND k.reminders = 1 AND u.reachable = 1",
+            "AND k.reminders = 1 AND u.reachable = 1 AND k.stage = 'active'",
             (now,),
         )
         queued: list[int] = []
@@ -609,7 +616,8 @@ class Checkins(Feature):
             "SELECT c.id, p.user_id, k.user_a, k.user_b FROM checkins c "
             "JOIN checkin_progress p ON p.checkin_id = c.id JOIN users u ON u.id = p.user_id "
             "JOIN couples k ON k.id = c.couple_id "
-            "WHERE c.status = 'open' AND u.reachable = 0 AND p.stage != 'done'",
+            "WHERE c.status = 'open' AND u.reachable = 0 AND p.stage != 'done' "
+            "AND k.stage = 'active'",
         )
         queued: list[int] = []
         for r in rows_:

@@ -11,7 +11,7 @@ import aiosqlite
 from bot.clock import Clock
 from bot.crypto import Cipher
 from bot.db import Database, fetch_all, fetch_one
-from bot.messages import Msg
+from bot.messages import Msg, Outcome
 from bot.settings import Settings
 from content import Content
 
@@ -149,6 +149,28 @@ class Core:
             (user_id,),
         )
         return couple_from_row(row) if row else None
+
+    async def paired(
+        self,
+        conn: aiosqlite.Connection,
+        actor: Actor,
+        out: Outcome,
+        unpaired: str = "common.not_paired",
+    ) -> Couple | None:
+        """The actor's couple, if this chat may see it; otherwise None with a kind reply.
+
+        A private chat may; a group only if it is the couple's own linked group: nothing
+        of a couple is ever shown in a group that holds anyone else.
+        """
+        await self.touch_user(conn, actor)
+        couple = await self.couple_of(conn, actor.user_id)
+        if couple is None:
+            out.say(Msg(actor.chat_id, self.t(unpaired)))
+            return None
+        if not actor.private and couple.group_chat_id != actor.chat_id:
+            out.say(Msg(actor.chat_id, self.t("common.not_this_group")))
+            return None
+        return couple
 
     async def couple_by_id(self, conn: aiosqlite.Connection, couple_id: int) -> Couple | None:
         row = await fetch_one(

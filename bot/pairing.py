@@ -429,10 +429,9 @@ class Pairing:
         """`/timezone Europe/Berlin`: works in groups, where typed replies may be invisible."""
         out = Outcome()
         async with self.core.db.tx() as conn:
-            await self.core.touch_user(conn, actor)
-            couple = await self.core.couple_of(conn, actor.user_id)
+            couple = await self.core.paired(conn, actor, out)
             if couple is None:
-                return out.say(Msg(actor.chat_id, self.core.t("common.not_paired")))
+                return out
             zone = schedule.valid_zone(text) if text else None
             if zone is None:
                 return out.say(Msg(actor.chat_id, self.core.t("onboard.bad_zone", text=text[:40])))
@@ -623,6 +622,12 @@ class Pairing:
             if couple is None:
                 return out
             await conn.execute("UPDATE couples SET group_chat_id = NULL WHERE id = ?", (couple.id,))
+            # A conversation held in that group goes on through both private chats.
+            await conn.execute(
+                "UPDATE conflict_conversations SET group_chat_id = NULL "
+                "WHERE couple_id = ? AND state NOT IN ('closed', 'ended')",
+                (couple.id,),
+            )
             out.queued += await self.core.queue_all(
                 conn, [Msg(u, self.core.t("group.removed")) for u in couple.users]
             )
@@ -639,10 +644,9 @@ class Pairing:
     async def status(self, actor: Actor) -> Outcome:
         out = Outcome()
         async with self.core.db.tx() as conn:
-            await self.core.touch_user(conn, actor)
-            couple = await self.core.couple_of(conn, actor.user_id)
+            couple = await self.core.paired(conn, actor, out, unpaired="status.unpaired")
             if couple is None:
-                return out.say(Msg(actor.chat_id, self.core.t("status.unpaired")))
+                return out
             partner = await self.core.first_name(conn, couple.partner_of(actor.user_id))
             tz = couple.timezone or self.core.t("status.not_set")
             if couple.next_due_at:
@@ -674,9 +678,9 @@ class Pairing:
     async def unpair_ask(self, actor: Actor) -> Outcome:
         out = Outcome()
         async with self.core.db.tx() as conn:
-            couple = await self.core.couple_of(conn, actor.user_id)
+            couple = await self.core.paired(conn, actor, out)
             if couple is None:
-                return out.say(Msg(actor.chat_id, self.core.t("common.not_paired")))
+                return out
             partner = await self.core.first_name(conn, couple.partner_of(actor.user_id))
         return out.say(
             Msg(
@@ -720,6 +724,18 @@ class Pairing:
             (now, couple.id),
         )
         await conn.execute("DELETE FROM members WHERE couple_id = ?", (couple.id,))
+        # Flows of two people end with the pair: nothing of them may go on or nudge anyone.
+        await conn.execute(
+            "UPDATE checkins SET status = 'expired', closed_at = ?, remind_at = NULL "
+            "WHERE couple_id = ? AND status = 'open'",
+            (now, couple.id),
+        )
+        await conn.execute(
+            "UPDATE conflict_conversations SET state = 'ended', closed_at = ?, resume_at = NULL, "
+            "idle_nudge_at = NULL, park_at = NULL "
+            "WHERE couple_id = ? AND state NOT IN ('closed', 'ended')",
+            (now, couple.id),
+        )
         await conn.execute(
             "UPDATE invites SET used_at = ? WHERE couple_id = ? AND used_at IS NULL",
             (now, couple.id),

@@ -73,10 +73,9 @@ class Preferences:
     async def show(self, actor: Actor) -> Outcome:
         out = Outcome()
         async with self.core.db.tx() as conn:
-            await self.core.touch_user(conn, actor)
-            couple = await self.core.couple_of(conn, actor.user_id)
+            couple = await self.core.paired(conn, actor, out)
             if couple is None:
-                return out.say(Msg(actor.chat_id, self.core.t("common.not_paired")))
+                return out
             return out.say(self._card(couple, actor.chat_id))
 
     def _menu(self, couple: Couple, chat_id: int, which: str, edit: int | None) -> Msg:

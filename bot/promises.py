@@ -38,7 +38,7 @@ LIVE = ("open", "asked", "claimed")
 _WEEKDAYS = {d.lower(): n for n, d in enumerate(schedule.DAYS)} | {
     d[:3].lower(): n for n, d in enumerate(schedule.DAYS)
 }
-_BY_RE = re.compile(r"^(?P<what>.+?)\s+by\s+(?P<when>[^\s].{0,30})$", re.IGNORECASE | re.DOTALL)
+_BY_RE = re.compile(r"^(?P<what>.+)\s+by\s+(?P<when>[^\s].{0,30})$", re.IGNORECASE | re.DOTALL)
 _IN_RE = re.compile(r"^in\s+(\d{1,2})\s+(day|days|week|weeks)$")
 _MONTHS = {
     m: n
@@ -110,12 +110,8 @@ def local_day(at: int, zone: str) -> str:
 async def paired(
     core: Core, conn: aiosqlite.Connection, actor: Actor, out: Outcome
 ) -> Couple | None:
-    """The actor's couple (refreshing the user); None with a kind reply when unpaired."""
-    await core.touch_user(conn, actor)
-    couple = await core.couple_of(conn, actor.user_id)
-    if couple is None:
-        out.say(Msg(actor.chat_id, core.t("common.not_paired")))
-    return couple
+    """The actor's couple, if this chat may see it (see `Core.paired`)."""
+    return await core.paired(conn, actor, out)
 
 
 @dataclass(frozen=True, slots=True)
@@ -270,13 +266,11 @@ class Promises(Feature):
         today = self.core.clock.now().astimezone(ZoneInfo(self._zone(couple))).date()
         what, day = raw, today + timedelta(days=DEFAULT_DAYS)
         found = _BY_RE.match(raw)
-        if found:
-            parsed = parse_when(found.group("when"), today)
-            if parsed is None:
-                return out.say(
-                    Msg(actor.chat_id, self.core.t("promise.bad_when", when=found.group("when")))
-                )
+        parsed = parse_when(found.group("when"), today) if found else None
+        if found and parsed is not None:
             what, day = found.group("what").strip(), parsed
+        # Otherwise "by" was part of the promise ("stop by the shop"): keep it whole, due in
+        # a week; the reply names the date, and "/promise … by Friday" chooses another.
         if len(what) > MAX_TEXT:
             return out.say(Msg(actor.chat_id, self.core.t("promise.too_long", limit=MAX_TEXT)))
         if day > today + timedelta(days=366):

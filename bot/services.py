@@ -62,6 +62,11 @@ class Services:
         out = Outcome()
         async with self.core.db.tx() as conn:
             await self.core.touch_user(conn, actor)
+            # A live /conflict conversation takes what its partners write first: a turn
+            # must never be filed as a check-in note or a promise.
+            taken = await self.conflict.private_text(conn, actor, text, out)
+            if taken is not None:
+                return taken
             awaiting = await self.core.awaiting(conn, actor.user_id)
             if awaiting:
                 kind, _, arg = awaiting.partition(":")
@@ -69,6 +74,8 @@ class Services:
                 if route is not None:
                     return await route(conn, actor, arg, text, out)
             for feature in self.features:
+                if feature is self.conflict:
+                    continue
                 taken = await feature.private_text(conn, actor, text, out)
                 if taken is not None:
                     return taken

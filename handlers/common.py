@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import html
 import logging
 from typing import Any
 
@@ -49,14 +50,21 @@ def message_id_of(update: Update) -> int | None:
     return None
 
 
+def plain(text: str) -> str:
+    """Core texts are Telegram HTML (user values escaped); button labels and toasts are
+    shown as plain text, so their entities are turned back into characters here."""
+    return html.unescape(text)
+
+
 def _button(b: Button) -> InlineKeyboardButton:
+    label = plain(b.text)
     if b.url:
-        return InlineKeyboardButton(b.text, url=b.url)
+        return InlineKeyboardButton(label, url=b.url)
     if b.share:
         from urllib.parse import quote
 
-        return InlineKeyboardButton(b.text, url=f"https://t.me/share/url?url={quote(b.share)}")
-    return InlineKeyboardButton(b.text, callback_data=b.data)
+        return InlineKeyboardButton(label, url=f"https://t.me/share/url?url={quote(b.share)}")
+    return InlineKeyboardButton(label, callback_data=b.data)
 
 
 def markup(msg: Msg) -> InlineKeyboardMarkup | None:
@@ -99,7 +107,7 @@ async def deliver(update: Update, context: ContextTypes.DEFAULT_TYPE, out: Outco
     """Answer the press, send the replies, then flush what the operation queued."""
     query = update.callback_query
     if query is not None:
-        await query.answer(out.toast, show_alert=out.alert)
+        await query.answer(plain(out.toast) if out.toast else None, show_alert=out.alert)
     for msg in out.reply:
         await send(context.bot, msg)
     if out.queued:

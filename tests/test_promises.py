@@ -104,8 +104,8 @@ async def test_promiser_marks_done_and_partner_confirms(
     await pair_by_invite(world, alice, bob)
     await world.send(alice, "/promise")
     assert "What would you like to promise?" in world.last_text(alice.id)
-    await world.send(alice, "call the plumber by someday")
-    assert "couldn't read the day" in world.last_text(alice.id)
+    await world.send(alice, "stop by the shop by Friday")  # the last "by" names the day
+    assert "“stop by the shop”, by Friday 27 November" in world.last_text(alice.id)
     await world.send(alice, "/promise call the plumber")
     assert "Monday 30 November" in world.last_text(alice.id)  # default: a week
 
@@ -129,7 +129,7 @@ async def test_promiser_marks_done_and_partner_confirms(
     assert sum("confirmed you kept" in t for t in world.texts(alice.id)) == 1
     world.clock.advance(timedelta(days=8))
     await world.tick()
-    assert not asks(world, bob)  # a settled promise is never asked about
+    assert not any("plumber" in t for t in asks(world, bob))  # a settled one is never asked
 
 
 async def test_thanks_with_a_heart_back(world: World, alice: Person, bob: Person) -> None:
@@ -177,6 +177,12 @@ async def test_unpaired_and_group_promise(world: World, alice: Person, bob: Pers
     assert "aren't paired" in world.last_text(alice.id)
     await pair_by_invite(world, alice, bob)
     world.make_group(-500, alice, bob)
+    # a group that is not their linked space (it may hold others) shows nothing of theirs
+    await world.send(bob, "/promise water the plants by Sunday", chat_id=-500)
+    assert "isn't your shared space" in world.last_text(-500)
+    await world.add_bot(-500, alice)
+    await world.press(alice, "I'm in", chat_id=-500)
+    await world.press(bob, "I'm in", chat_id=-500)
     await world.send(bob, "/promise water the plants by Sunday", chat_id=-500)
     assert "water the plants" in world.last_text(-500)
 
