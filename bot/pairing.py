@@ -503,9 +503,6 @@ class Pairing:
             if actor.user_id in voters:
                 out.toast = self.core.t("group.already_in")
                 return out
-            if len(voters) >= 2:
-                out.toast, out.alert = self.core.t("group.third_person"), True
-                return out
             own = await self.core.couple_of(conn, actor.user_id)
             # Already paired: fine if the other voter (if any yet) is the partner.
             if own is not None and voters and not own.has(voters[0]):

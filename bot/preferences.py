@@ -10,7 +10,7 @@ import aiosqlite
 
 from bot import schedule
 from bot.callbacks import cb
-from bot.core import Actor, Core, Couple
+from bot.core import Actor, Core, Couple, Safe
 from bot.messages import Button, Msg, Outcome, rows
 from bot.pairing import COMMON_ZONES, TIME_CHOICES, Pairing
 
@@ -132,7 +132,9 @@ class Preferences:
             partner = couple.partner_of(actor.user_id)
             told = Msg(
                 partner,
-                self.core.t("prefs.partner_told", name=actor.first_name, change=change, when=when),
+                self.core.t(
+                    "prefs.partner_told", name=actor.first_name, change=Safe(change), when=when
+                ),
             )
             out.queued += await self.core.queue_all(conn, [told])
         return out

@@ -427,7 +427,8 @@ class Promises(Feature):
         # Not yet: from an ask, the due date moves three days and one more ask follows;
         # from a claim, it goes back to waiting for its due date (or three days if past).
         due = now + NOT_YET if p.state == "asked" or p.due_at <= now else p.due_at
-        await self._set(conn, p, "open", ask_at=due, due_at=due)
+        # Asked at most MAX_ASKS times: after that it waits in /promises, unasked.
+        await self._set(conn, p, "open", ask_at=due if p.asks < MAX_ASKS else None, due_at=due)
         when = self.when(couple, due)
         out.say(
             Msg(
@@ -549,7 +550,8 @@ class Promises(Feature):
                     "SELECT * FROM appreciations WHERE id = ?", (appreciation_id,)
                 ) as cur:
                     row = await cur.fetchone()
-            if row is None or row["to_id"] != actor.user_id:
+            live = row is not None and await self.core.couple_by_id(conn, row["couple_id"])
+            if row is None or row["to_id"] != actor.user_id or not live:
                 out.toast, out.alert = self.core.t("common.not_yours"), True
                 return out
             if row["reacted_at"] is not None:

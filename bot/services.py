@@ -51,6 +51,12 @@ class Services:
         )
         return inserted == 1
 
+    async def forget_update(self, update_id: int) -> None:
+        """A handler failed and rolled back: let a redelivery of the update be handled."""
+        await self.core.db.execute_alone(
+            "DELETE FROM seen_updates WHERE update_id = ?", (update_id,)
+        )
+
     async def forget_old_updates(self) -> None:
         async with self.core.db.tx() as conn:
             await conn.execute(

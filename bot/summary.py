@@ -17,7 +17,7 @@ import aiosqlite
 
 from bot import chart
 from bot.callbacks import cb
-from bot.core import Actor, Core, Couple
+from bot.core import Actor, Core, Couple, Safe
 from bot.feature import Feature
 from bot.messages import Button, Msg, Outcome
 from bot.promises import local_day, paired
@@ -582,7 +582,7 @@ class Summaries(Feature):
                 self.core.t(
                     "summary.history_line",
                     week=label,
-                    headline=self.core.cipher.decrypt(r["headline"]),
+                    headline=Safe(self.core.cipher.decrypt(r["headline"])),
                 )
             )
             buttons.append(Button(label, cb("sm", "w", r["id"])))

@@ -79,6 +79,11 @@ async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
             "user_id": update.effective_user.id if update.effective_user else None,
         }
     log.error("handler failed %s: %s", ids, type(context.error).__name__, exc_info=context.error)
+    if isinstance(update, Update):
+        try:  # its transaction rolled back, so a redelivery may safely run it again
+            await svc(context).forget_update(update.update_id)
+        except Exception:
+            log.exception("could not forget update %s", update.update_id)
     if isinstance(update, Update) and update.effective_chat is not None:
         try:
             text = svc(context).core.t("common.error")

@@ -123,3 +123,17 @@ async def test_an_overlong_note_is_refused_kindly_and_nothing_is_lost(
     assert "a bit long" in world.last_text(alice.id)
     await world.send(alice, "short & sweet")
     assert "2/5" in world.last_text(alice.id)
+
+
+async def test_a_heart_after_unpairing_reaches_nobody(
+    world: World, alice: Person, bob: Person
+) -> None:
+    await pair_by_invite(world, alice, bob)
+    await world.send(alice, "/thanks for the soup")
+    heart = world.find_button(bob.id, "heart")[1]["callback_data"]
+    await world.send(alice, "/unpair")
+    await world.press(alice, "Yes, unpair")
+    before = len(world.texts(alice.id))
+    await world.press_data(bob, heart)
+    assert "isn't for you" in world.api.calls_of("answerCallbackQuery")[-1].params["text"]
+    assert len(world.texts(alice.id)) == before
