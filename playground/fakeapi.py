@@ -14,6 +14,7 @@ import json
 import time as _time
 from collections import defaultdict
 from dataclasses import dataclass, field
+from html.parser import HTMLParser
 from typing import Any
 
 from telegram.error import NetworkError
@@ -21,6 +22,77 @@ from telegram.request import BaseRequest, RequestData
 
 BOT_ID = 777000111
 BOT_USERNAME = "TrellisBot"
+
+
+ALLOWED_TAGS = {
+    "b",
+    "strong",
+    "i",
+    "em",
+    "u",
+    "ins",
+    "s",
+    "strike",
+    "del",
+    "a",
+    "code",
+    "pre",
+    "tg-spoiler",
+    "span",
+    "blockquote",
+}
+
+
+class _HTMLCheck(HTMLParser):
+    """Parses text the way Telegram's HTML parse mode must accept it."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.stack: list[str] = []
+        self.text: list[str] = []
+        self.problem: str | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag not in ALLOWED_TAGS:
+            self.problem = self.problem or f'unsupported start tag "{tag}"'
+        self.stack.append(tag)
+
+    def handle_endtag(self, tag: str) -> None:
+        if not self.stack or self.stack.pop() != tag:
+            self.problem = self.problem or f'unexpected end tag "{tag}"'
+
+    def handle_data(self, data: str) -> None:
+        self.text.append(data)
+
+
+def telegram_problem(params: dict[str, Any], field: str, limit: int) -> str | None:
+    """Why Telegram would answer 400 to this text (HTML parse mode), or None."""
+    raw = params.get(field)
+    if raw is None:
+        return None
+    check = _HTMLCheck()
+    check.feed(str(raw))
+    check.close()
+    if check.problem or check.stack:
+        return f"can't parse entities: {check.problem or 'unclosed tag'}"
+    visible = "".join(check.text)
+    if len(visible.encode("utf-16-le")) // 2 > limit:
+        return f"{field} is too long"
+    if field == "text" and not visible.strip():
+        return "message text is empty"
+    return None
+
+
+def markup_problem(params: dict[str, Any]) -> str | None:
+    markup = params.get("reply_markup") or {}
+    if isinstance(markup, str):
+        markup = json.loads(markup)
+    for row in markup.get("inline_keyboard", []):
+        for button in row:
+            data = button.get("callback_data")
+            if data is not None and not 1 <= len(data.encode("utf-8")) <= 64:
+                return "BUTTON_DATA_INVALID"
+    return None
 
 
 class ProcessKilled(BaseException):
@@ -111,10 +183,25 @@ class FakeBotAPI(BaseRequest):
         chat_id = _int(params.get("chat_id"))
         if chat_id is not None and chat_id in self.blocked and api_method.startswith("send"):
             return self._error(Fault(api_method, "forbidden"))
+        problem = self._refusal(api_method, params)
+        if problem is not None:
+            body = {"ok": False, "error_code": 400, "description": f"Bad Request: {problem}"}
+            return 400, json.dumps(body).encode()
         handler = getattr(self, f"_api_{api_method}", None)
         if handler is None:
             return _ok(True)
         return _ok(handler(params, files))
+
+    @staticmethod
+    def _refusal(method: str, params: dict[str, Any]) -> str | None:
+        """What Telegram itself would refuse: lengths, HTML, callback data, toast size."""
+        if method in ("sendMessage", "editMessageText"):
+            return telegram_problem(params, "text", 4096) or markup_problem(params)
+        if method in ("sendPhoto", "sendDocument"):
+            return telegram_problem(params, "caption", 1024) or markup_problem(params)
+        if method == "answerCallbackQuery" and len(params.get("text") or "") > 200:
+            return "MESSAGE_TOO_LONG"
+        return None
 
     # -- faults ------------------------------------------------------------
 

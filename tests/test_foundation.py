@@ -82,3 +82,18 @@ def test_handlers_hold_no_sql() -> None:
         text = path.read_text()
         for word in ("SELECT ", "INSERT ", "UPDATE ", "DELETE FROM"):
             assert word not in text, f"{path.name} holds SQL"
+
+
+async def test_fake_api_refuses_what_telegram_refuses(world: object) -> None:
+    from telegram.error import BadRequest
+
+    from playground.sim import World
+
+    assert isinstance(world, World) and world.app is not None
+    bot = world.app.bot
+    for bad in ("x" * 4097, "<b>unclosed", "<div>no</div>", "<i>crossed</b></i>"):
+        with pytest.raises(BadRequest):
+            await bot.send_message(101, bad)
+    await bot.send_message(101, "&lt;fine&gt; <b>bold</b> " + "x" * 4000)
+    with pytest.raises(BadRequest):
+        await bot.send_photo(101, b"png", caption="y" * 1025)
