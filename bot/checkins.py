@@ -26,14 +26,12 @@ from bot.composition import PastWeek, compose
 from bot.core import COUPLE_COLUMNS, Actor, Core, Couple, Safe, couple_from_row
 from bot.db import fetch_all, fetch_one
 from bot.feature import Feature, TextRoute
-from bot.messages import Button, Msg, Outcome, rows
+from bot.messages import Button, Msg, Outcome, rows, split_message
 
 SWEEP_BATCH = 1000
 HISTORY_WEEKS = 10  # composition looks back this far (the no-repeat window is 8)
-WEEK = 7 * 24 * 3600
 MAX_TYPED = 600  # a note or open answer; keeps every reveal item far below 4096 characters
 GAP = 2  # a difference of two points or more is pointed out
-MESSAGE_LIMIT = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,7 +57,7 @@ class Checkins(Feature):
         if not couple_ids:
             return {}
         marks = ",".join("?" * len(couple_ids))
-        since = self.core.now() - HISTORY_WEEKS * WEEK
+        since = self.core.now() - HISTORY_WEEKS * schedule.WEEK
         weeks = await fetch_all(
             conn,
             f"SELECT id, couple_id, week, items FROM checkins WHERE couple_id IN ({marks}) "
@@ -666,24 +664,3 @@ class Checkins(Feature):
 
 def _esc(text: str) -> str:
     return html.escape(text)
-
-
-def split_message(text: str, limit: int = MESSAGE_LIMIT) -> list[str]:
-    """Split on blank lines, then lines, so no chunk exceeds Telegram's limit."""
-    if len(text) <= limit:
-        return [text]
-    chunks: list[str] = []
-    current = ""
-    for block in text.split("\n\n"):
-        pieces = [block] if len(block) <= limit else block.split("\n")
-        for piece in pieces:
-            piece = piece[:limit]
-            joiner = "\n\n" if current else ""
-            if len(current) + len(joiner) + len(piece) > limit:
-                chunks.append(current)
-                current = piece
-            else:
-                current += joiner + piece
-    if current:
-        chunks.append(current)
-    return chunks

@@ -11,6 +11,9 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+MESSAGE_LIMIT = 4096  # Telegram's limit on a message's text
+CAPTION_LIMIT = 1024  # and on a photo's or document's caption
+
 
 @dataclass(frozen=True, slots=True)
 class Button:
@@ -83,3 +86,28 @@ class Outcome:
     def say(self, msg: Msg) -> Outcome:
         self.reply.append(msg)
         return self
+
+
+def split_message(text: str, limit: int = MESSAGE_LIMIT) -> list[str]:
+    """Chunks of at most `limit` characters, cut only at line ends (a longer line is cut
+    at its last space before the limit)."""
+    chunks: list[str] = []
+    current = ""
+    for line in text.split("\n"):
+        while len(line) > limit:
+            cut = line.rfind(" ", 0, limit)
+            cut = cut if cut > 0 else limit
+            if current:
+                chunks.append(current)
+                current = ""
+            chunks.append(line[:cut])
+            line = line[cut:].lstrip(" ")
+        candidate = f"{current}\n{line}" if current else line
+        if len(candidate) > limit:
+            chunks.append(current)
+            current = line
+        else:
+            current = candidate
+    if current.strip():
+        chunks.append(current)
+    return [c.strip("\n") for c in chunks if c.strip()]

@@ -14,8 +14,6 @@ from bot.core import Actor, Core, Couple, Safe
 from bot.messages import Button, Msg, Outcome, rows
 from bot.pairing import COMMON_ZONES, TIME_CHOICES, Pairing
 
-WEEK = 7 * 24 * 3600
-
 
 class Preferences:
     def __init__(self, core: Core, pairing: Pairing) -> None:
@@ -163,7 +161,7 @@ class Preferences:
             )
             return self.core.t("prefs.time_set", time=f"{at:%H:%M}")
         if action == "pause" and value in ("1", "2", "3", "4"):
-            until = self.core.now() + int(value) * WEEK
+            until = self.core.now() + int(value) * schedule.WEEK
             await conn.execute(
                 "UPDATE couples SET paused_until = ? WHERE id = ?", (until, couple.id)
             )

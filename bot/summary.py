@@ -15,17 +15,14 @@ from statistics import fmean
 
 import aiosqlite
 
-from bot import chart
+from bot import chart, schedule
 from bot.callbacks import cb
 from bot.core import Actor, Core, Couple, Safe
 from bot.feature import Feature
-from bot.messages import Button, Msg, Outcome
+from bot.messages import CAPTION_LIMIT, Button, Msg, Outcome, split_message
 from bot.promises import local_day, paired
 from content import CORE_THEMES, THEME_IDS
 
-MESSAGE_LIMIT = 4096
-CAPTION_LIMIT = 1024
-WEEK = 7 * 24 * 3600
 CATCH_UP = 3 * 24 * 3600  # a week closed longer ago than this is not summarised late
 SEEN_MARGIN = 600  # re-read the last ten minutes each sweep, for late commits
 SWEEP_BATCH = 100
@@ -158,34 +155,11 @@ def promise_counts(rows: list[PromiseRow], start: int, end: int) -> PromiseCount
         kept=sum(p.state == "kept" for p in settled),
         missed=sum(p.state == "missed" for p in settled),
         open=len(live),
-        due_next=sorted((p for p in live if p.due_at < end + WEEK), key=lambda p: p.due_at),
+        due_next=sorted(
+            (p for p in live if p.due_at < end + schedule.WEEK), key=lambda p: p.due_at
+        ),
         agreements=[p for p in rows if p.source == "conflict" and start <= p.created_at < end],
     )
-
-
-def split_message(text: str, limit: int = MESSAGE_LIMIT) -> list[str]:
-    """Chunks of at most `limit` characters, cut only at line ends (a longer line is cut
-    at its last space before the limit)."""
-    chunks: list[str] = []
-    current = ""
-    for line in text.split("\n"):
-        while len(line) > limit:
-            cut = line.rfind(" ", 0, limit)
-            cut = cut if cut > 0 else limit
-            if current:
-                chunks.append(current)
-                current = ""
-            chunks.append(line[:cut])
-            line = line[cut:].lstrip(" ")
-        candidate = f"{current}\n{line}" if current else line
-        if len(candidate) > limit:
-            chunks.append(current)
-            current = line
-        else:
-            current = candidate
-    if current.strip():
-        chunks.append(current)
-    return [c.strip("\n") for c in chunks if c.strip()]
 
 
 def _ordered(themes: object) -> list[str]:
@@ -352,7 +326,7 @@ class Summaries(Feature):
             lines.append(t("summary.none_answered"))
         promises = await self.promise_rows(conn, couple.id)
         lines += ["", *self._promise_lines(promises, names, couple, end)]
-        thanks = await self.thanks_counts(conn, couple.id, end - WEEK, end)
+        thanks = await self.thanks_counts(conn, couple.id, end - schedule.WEEK, end)
         lines.append("")
         if thanks:
             lines.append(
@@ -380,7 +354,7 @@ class Summaries(Feature):
         self, rows: list[PromiseRow], names: dict[int, str], couple: Couple, end: int
     ) -> list[str]:
         t = self.core.t
-        counts = promise_counts(rows, end - WEEK, end)
+        counts = promise_counts(rows, end - schedule.WEEK, end)
         lines = [t("summary.promises_head")]
         if not (counts.kept or counts.missed or counts.open):
             return [*lines, t("summary.promises_none")]
@@ -541,7 +515,7 @@ class Summaries(Feature):
         names = {u: await self.core.first_name(conn, u) for u in couple.users}
         lines = [self.core.t("summary.so_far"), ""]
         lines += self._promise_lines(await self.promise_rows(conn, couple.id), names, couple, end)
-        thanks = await self.thanks_counts(conn, couple.id, end - WEEK, end)
+        thanks = await self.thanks_counts(conn, couple.id, end - schedule.WEEK, end)
         a, b = couple.users
         lines += [
             "",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from bot.messages import split_message
 from bot.summary import (
     PromiseRow,
     WeekData,
@@ -14,7 +15,6 @@ from bot.summary import (
     overall,
     previous_complete,
     promise_counts,
-    split_message,
     theme_means,
     trend,
     welcome_back,
