@@ -40,6 +40,7 @@ PRIVATE_COMMANDS = [
     ("status", "Your pairing and schedule"),
     ("checkin", "Open this week's check-in now"),
     ("settings", "Time zone, day, time, pause, reminders"),
+    ("timezone", "Set your time zone, e.g. /timezone Europe/Paris"),
     ("conflict", "A calm, turn-by-turn talk"),
     ("promise", "Make a small promise"),
     ("promises", "Your promises"),
@@ -54,6 +55,7 @@ PRIVATE_COMMANDS = [
 ]
 GROUP_COMMANDS = [
     ("pair", "Pair this group"),
+    ("timezone", "Set your time zone, e.g. /timezone Europe/Paris"),
     ("status", "Your pairing and schedule"),
     ("checkin", "Open this week's check-in now"),
     ("conflict", "A calm, turn-by-turn talk"),

@@ -110,32 +110,63 @@ class Preferences:
                 out.toast, out.alert = self.core.t("common.not_yours"), True
                 return out
             if action == "menu":
+                if value == "time" and actor.private:  # a typed time is welcome too
+                    await self.core.set_awaiting(conn, actor.user_id, f"stime:{couple.id}")
                 return out.say(self._menu(couple, actor.chat_id, value, message_id))
             change = await self._apply(conn, actor, couple, action, value)
             if change is None:
                 out.toast = self.core.t("common.nothing_changed")
                 return out
-            if couple.stage == "active":
-                await self.pairing.reschedule(conn, couple.id, actor.chat_id)
-            updated = await self.core.couple_by_id(conn, couple.id)
-            assert updated is not None
-            tz = updated.timezone or self.core.settings.default_timezone
-            when = (
-                schedule.human(schedule.from_ts(updated.next_due_at), tz)
-                if updated.next_due_at
-                else self.core.t("status.not_scheduled")
-            )
-            confirm = change + " " + self.core.t("settings.next", when=when)
-            out.say(self._card(updated, actor.chat_id, confirm, edit=message_id))
-            partner = couple.partner_of(actor.user_id)
-            told = Msg(
-                partner,
-                self.core.t(
-                    "prefs.partner_told", name=actor.first_name, change=Safe(change), when=when
-                ),
-            )
-            out.queued += await self.core.queue_all(conn, [told])
+            await self._changed(conn, actor, couple, change, message_id, out)
         return out
+
+    async def typed_time(
+        self, conn: aiosqlite.Connection, actor: Actor, arg: str, text: str, out: Outcome
+    ) -> Outcome:
+        """A time typed after /settings → Time, e.g. 19:30."""
+        couple = await self.core.couple_by_id(conn, int(arg)) if arg.isdigit() else None
+        if couple is None or not couple.has(actor.user_id):
+            await self.core.set_awaiting(conn, actor.user_id, None)
+            return out.say(Msg(actor.chat_id, self.core.t("common.unasked")))
+        at = schedule.parse_hhmm(text)
+        if at is None:
+            return out.say(Msg(actor.chat_id, self.core.t("onboard.bad_time")))
+        await self.core.set_awaiting(conn, actor.user_id, None)
+        change = await self._apply(conn, actor, couple, "time", f"{at:%H%M}")
+        assert change is not None
+        await self._changed(conn, actor, couple, change, None, out)
+        return out
+
+    async def _changed(
+        self,
+        conn: aiosqlite.Connection,
+        actor: Actor,
+        couple: Couple,
+        change: str,
+        message_id: int | None,
+        out: Outcome,
+    ) -> None:
+        """After a change: recompute the next due moment, confirm it, tell the partner."""
+        if couple.stage == "active":
+            await self.pairing.reschedule(conn, couple.id, actor.chat_id)
+        updated = await self.core.couple_by_id(conn, couple.id)
+        assert updated is not None
+        tz = updated.timezone or self.core.settings.default_timezone
+        when = (
+            schedule.human(schedule.from_ts(updated.next_due_at), tz)
+            if updated.next_due_at
+            else self.core.t("status.not_scheduled")
+        )
+        confirm = change + " " + self.core.t("settings.next", when=when)
+        out.say(self._card(updated, actor.chat_id, confirm, edit=message_id))
+        partner = couple.partner_of(actor.user_id)
+        told = Msg(
+            partner,
+            self.core.t(
+                "prefs.partner_told", name=actor.first_name, change=Safe(change), when=when
+            ),
+        )
+        out.queued += await self.core.queue_all(conn, [told])
 
     async def _apply(
         self, conn: aiosqlite.Connection, actor: Actor, couple: Couple, action: str, value: str

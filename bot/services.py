@@ -39,6 +39,7 @@ class Services:
                 conn, actor, int(arg), text, out
             ),
         }
+        self.text_routes["stime"] = self.preferences.typed_time
         for feature in self.features:
             self.text_routes.update(feature.text_routes())
 
