@@ -22,7 +22,7 @@ import aiosqlite
 
 from bot import schedule
 from bot.callbacks import cb
-from bot.core import Actor, Core, Couple
+from bot.core import Actor, Couple
 from bot.feature import Feature, TextRoute
 from bot.messages import Button, Msg, Outcome, rows
 
@@ -105,13 +105,6 @@ def local_day(at: int, zone: str) -> str:
     """'Friday 27 November' in `zone`."""
     local = schedule.from_ts(at).astimezone(ZoneInfo(zone))
     return f"{schedule.DAYS[local.weekday()]} {local.day} {local:%B}"
-
-
-async def paired(
-    core: Core, conn: aiosqlite.Connection, actor: Actor, out: Outcome
-) -> Couple | None:
-    """The actor's couple, if this chat may see it (see `Core.paired`)."""
-    return await core.paired(conn, actor, out)
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,7 +225,7 @@ class Promises(Feature):
     async def promise_command(self, actor: Actor, args: str) -> Outcome:
         out = Outcome()
         async with self.core.db.tx() as conn:
-            couple = await paired(self.core, conn, actor, out)
+            couple = await self.core.paired(conn, actor, out)
             if couple is None:
                 return out
             if not args:
@@ -306,7 +299,7 @@ class Promises(Feature):
     async def list_command(self, actor: Actor) -> Outcome:
         out = Outcome()
         async with self.core.db.tx() as conn:
-            couple = await paired(self.core, conn, actor, out)
+            couple = await self.core.paired(conn, actor, out)
             if couple is None:
                 return out
             live = await self.of_couple(conn, couple.id, "state IN ('open','asked','claimed')")
@@ -499,7 +492,7 @@ class Promises(Feature):
     async def thanks_command(self, actor: Actor, text: str) -> Outcome:
         out = Outcome()
         async with self.core.db.tx() as conn:
-            couple = await paired(self.core, conn, actor, out)
+            couple = await self.core.paired(conn, actor, out)
             if couple is None:
                 return out
             if not actor.private:

@@ -20,7 +20,7 @@ from bot.callbacks import cb
 from bot.core import Actor, Core, Couple, Safe
 from bot.feature import Feature
 from bot.messages import CAPTION_LIMIT, Button, Msg, Outcome, split_message
-from bot.promises import local_day, paired
+from bot.promises import local_day
 from content import CORE_THEMES, THEME_IDS
 
 CATCH_UP = 3 * 24 * 3600  # a week closed longer ago than this is not summarised late
@@ -490,7 +490,7 @@ class Summaries(Feature):
     async def summary_command(self, actor: Actor) -> Outcome:
         out = Outcome()
         async with self.core.db.tx() as conn:
-            couple = await paired(self.core, conn, actor, out)
+            couple = await self.core.paired(conn, actor, out)
             if couple is None:
                 return out
             async with conn.execute(
@@ -536,7 +536,7 @@ class Summaries(Feature):
     async def history_command(self, actor: Actor) -> Outcome:
         out = Outcome()
         async with self.core.db.tx() as conn:
-            couple = await paired(self.core, conn, actor, out)
+            couple = await self.core.paired(conn, actor, out)
             if couple is None:
                 return out
             async with conn.execute(
