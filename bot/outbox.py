@@ -73,6 +73,21 @@ class Outbox:
             (self.core.now(), *ids),
         )
 
+    async def refused(self, owed: Owed, why: str) -> None:
+        """What Telegram said instead of sending, as the core's policy:
+
+        - 'forbidden': the user blocked the bot (or left the group): given up, and the
+          user is unreachable until they write to the bot again;
+        - 'bad_request': Telegram will never take this message: given up;
+        - 'retry' (429, network): released for the next sweep, up to MAX_ATTEMPTS.
+        """
+        if why == "retry":
+            await self.failed(owed, why, final=False)
+            return
+        await self.failed(owed, why, final=True)
+        if why == "forbidden" and owed.msg.chat_id > 0:
+            await self.unreachable(owed.msg.chat_id)
+
     async def failed(self, owed: Owed, why: str, *, final: bool) -> None:
         """Give up on a row (`final`), or release it to be retried later."""
         async with self.core.db.tx() as conn:

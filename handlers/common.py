@@ -155,7 +155,7 @@ async def _send_chat(
     chat_id = owed_list[0].msg.chat_id
     if chat_id in held:
         for owed in owed_list:
-            await services.outbox.failed(owed, "retry", final=False)
+            await services.outbox.refused(owed, "retry")
         return
     async with gate:
         for n, owed in enumerate(owed_list):
@@ -173,7 +173,7 @@ async def _send_chat(
                 # Keep the chat's order: what follows waits with it for the next drain.
                 held.add(chat_id)
                 for rest in owed_list[n + 1 :]:
-                    await services.outbox.failed(rest, "retry", final=False)
+                    await services.outbox.refused(rest, "retry")
                 return
 
 
@@ -186,17 +186,15 @@ async def _send_owed(bot: Bot, services: Services, owed: Owed) -> str:
         log.info(
             "outbox %s: chat %s blocked the bot; marked unreachable", owed.id, owed.msg.chat_id
         )
-        await services.outbox.failed(owed, "forbidden", final=True)
-        if owed.msg.chat_id > 0:
-            await services.outbox.unreachable(owed.msg.chat_id)
+        await services.outbox.refused(owed, "forbidden")
         return "forbidden"
     except BadRequest as exc:
         log.warning("outbox %s: Telegram refused the message (%s)", owed.id, type(exc).__name__)
-        await services.outbox.failed(owed, "bad_request", final=True)
+        await services.outbox.refused(owed, "bad_request")
         return "failed"
     except (RetryAfter, TimedOut, NetworkError) as exc:
         log.warning("outbox %s: will retry after %s", owed.id, type(exc).__name__)
-        await services.outbox.failed(owed, "retry", final=False)
+        await services.outbox.refused(owed, "retry")
         return "retry"
 
 
