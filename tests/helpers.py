@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import sqlite3
 
 from playground.sim import Person, World
 
@@ -27,3 +28,28 @@ async def pair_by_invite(
     if onboard:
         await world.press(a, zone)
         await world.press(a, "Keep Sunday 19:00")
+
+
+STATE_TABLES = (
+    "couples",
+    "members",
+    "invites",
+    "group_votes",
+    "checkins",
+    "checkin_progress",
+    "answers",
+    "conflict_conversations",
+    "agreements",
+    "promises",
+)
+
+
+def state(world: World) -> dict[str, list[tuple[object, ...]]]:
+    """Every row of the tables that hold the product's state, read from the file itself."""
+    conn = sqlite3.connect(world.db_path)
+    try:
+        return {
+            t: conn.execute(f"SELECT * FROM {t} ORDER BY rowid").fetchall() for t in STATE_TABLES
+        }
+    finally:
+        conn.close()

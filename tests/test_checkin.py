@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from playground.sim import Person, World
-from tests.helpers import pair_by_invite
+from tests.helpers import pair_by_invite, state
 
 GROUP = -500
 
@@ -123,11 +123,13 @@ async def test_stale_double_and_forged_presses(
     _, four = world.find_button(alice.id, "4")
     await world.press(alice, "4")
     # the same button again: already answered, nothing changes
+    before = state(world)
     await world.press_data(alice, four["callback_data"])
     assert "already answered" in world.api.calls_of("answerCallbackQuery")[-1].params["text"]
     # Carol forges a press naming Alice's check-in
     await world.press_data(carol, four["callback_data"].replace(":4", ":1"))
     assert "isn't yours" in world.api.calls_of("answerCallbackQuery")[-1].params["text"]
+    assert state(world) == before
     # a duplicate delivery of a press is dropped before any handler
     await world.press(alice, "Skip")
     before = len(world.api.calls)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from playground.sim import Person, World
-from tests.helpers import pair_by_invite
+from tests.helpers import pair_by_invite, state
 
 GROUP = -500
 
@@ -47,8 +47,11 @@ async def test_stranger_in_group_is_refused(
     world.make_group(GROUP, alice, bob, carol)
     await world.send(alice, "/pair", chat_id=GROUP)
     await world.press(alice, "I'm in", chat_id=GROUP)
+    before = state(world)
     await world.press(bob, "I'm in", chat_id=GROUP)
     assert "has 4 members" in world.last_text(GROUP)
+    after = state(world)
+    assert after["couples"] == before["couples"] == [] and after["group_votes"] == []
     assert "Nothing has changed" in world.last_text(GROUP)
     await world.send(alice, "/status", chat_id=GROUP)
     assert "aren't paired" in world.last_text(GROUP)
@@ -61,8 +64,10 @@ async def test_third_person_cannot_press_im_in(
     await world.add_bot(GROUP, alice)
     await world.press(alice, "I'm in", chat_id=GROUP)
     await world.press(bob, "I'm in", chat_id=GROUP)
+    before = state(world)
     await world.press(carol, "I'm in", chat_id=GROUP)
     assert "already belongs to a pair" in last_toast(world)
+    assert state(world) == before
 
 
 async def test_partner_missing_from_group(

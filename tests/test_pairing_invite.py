@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from playground.sim import Person, World
-from tests.helpers import invite_token, pair_by_invite
+from tests.helpers import invite_token, pair_by_invite, state
 
 
 async def test_invite_first_pairs_and_onboards(world: World, alice: Person, bob: Person) -> None:
@@ -59,11 +59,13 @@ async def test_bad_invites_change_nothing(
 
     await world.send(bob, f"/start {token}")
     await world.press(bob, "Yes, pair us")
+    before = state(world)
     await world.send(carol, f"/start {token}")
     assert "already been used" in world.last_text(carol.id)
     # a forged confirm from the third person changes nothing
     await world.press_data(carol, f"inv:ok:{token}")
     assert "already been used" in world.last_text(carol.id)
+    assert state(world) == before
     await world.send(carol, "/status")
     assert "aren't paired" in world.last_text(carol.id)
 
