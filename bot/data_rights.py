@@ -18,6 +18,7 @@ import aiosqlite
 
 from bot.callbacks import cb
 from bot.core import Actor, Core
+from bot.db import fetch_all, fetch_one
 from bot.messages import Button, Msg, Outcome, rows
 from bot.pairing import Pairing
 
@@ -120,20 +121,24 @@ def _iso(ts: int | None) -> str | None:
 
 
 async def _tables(conn: aiosqlite.Connection) -> list[str]:
-    async with conn.execute(
-        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
-    ) as cur:
-        return [r["name"] for r in await cur.fetchall()]
+    return [
+        r["name"]
+        for r in await fetch_all(
+            conn, "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+        )
+    ]
 
 
 async def user_columns(conn: aiosqlite.Connection) -> list[tuple[str, str]]:
     """(table, column) pairs that hold a user id: by name, or by a foreign key to users."""
     found: list[tuple[str, str]] = []
     for table in await _tables(conn):
-        async with conn.execute(f'PRAGMA table_info("{table}")') as cur:
-            cols = [r["name"] for r in await cur.fetchall()]
-        async with conn.execute(f'PRAGMA foreign_key_list("{table}")') as cur:
-            refs = {r["from"] for r in await cur.fetchall() if r["table"] == "users"}
+        cols = [r["name"] for r in await fetch_all(conn, f'PRAGMA table_info("{table}")')]
+        refs = {
+            r["from"]
+            for r in await fetch_all(conn, f'PRAGMA foreign_key_list("{table}")')
+            if r["table"] == "users"
+        }
         for col in cols:
             if (col in USER_COLUMNS or col in refs) and not (table == "users" and col == "id"):
                 found.append((table, col))
@@ -168,10 +173,9 @@ class DataRights:
     async def collect(self, conn: aiosqlite.Connection, uid: int) -> dict[str, Any]:
         """Everything `uid` wrote, and the couple's shared settings; nothing the partner wrote."""
         data: dict[str, Any] = {"exported_at": _iso(self.core.now())}
-        async with conn.execute(
-            "SELECT id, first_name, created_at FROM users WHERE id = ?", (uid,)
-        ) as cur:
-            me = await cur.fetchone()
+        me = await fetch_one(
+            conn, "SELECT id, first_name, created_at FROM users WHERE id = ?", (uid,)
+        )
         data["you"] = (
             {
                 "telegram_id": me["id"],
@@ -292,10 +296,12 @@ class DataRights:
                 "DELETE FROM outbox WHERE chat_id = ? OR key LIKE ? OR key GLOB ?",
                 (uid, f"%:{uid}", f"*:{uid}#[0-9]*"),
             )
-            async with conn.execute(
-                "SELECT id FROM couples WHERE user_a = ? OR user_b = ?", (uid, uid)
-            ) as cur:
-                couples = [r["id"] for r in await cur.fetchall()]
+            couples = [
+                r["id"]
+                for r in await fetch_all(
+                    conn, "SELECT id FROM couples WHERE user_a = ? OR user_b = ?", (uid, uid)
+                )
+            ]
             await self._delete_couples(conn, couples)
             for table, col in await user_columns(conn):
                 await conn.execute(f'DELETE FROM "{table}" WHERE "{col}" = ?', (uid,))

@@ -23,6 +23,7 @@ import aiosqlite
 from bot import schedule
 from bot.callbacks import cb
 from bot.core import Actor, Couple
+from bot.db import fetch_all, fetch_one
 from bot.feature import Feature, TextRoute
 from bot.messages import Button, Msg, Outcome, rows
 
@@ -156,18 +157,20 @@ class Promises(Feature):
         )
 
     async def get(self, conn: aiosqlite.Connection, promise_id: int) -> Promise | None:
-        async with conn.execute("SELECT * FROM promises WHERE id = ?", (promise_id,)) as cur:
-            row = await cur.fetchone()
+        row = await fetch_one(conn, "SELECT * FROM promises WHERE id = ?", (promise_id,))
         return self._row(row) if row else None
 
     async def of_couple(
         self, conn: aiosqlite.Connection, couple_id: int, where: str = "1", params: tuple = ()
     ) -> list[Promise]:
-        async with conn.execute(
-            f"SELECT * FROM promises WHERE couple_id = ? AND ({where}) ORDER BY due_at, id",
-            (couple_id, *params),
-        ) as cur:
-            return [self._row(r) for r in await cur.fetchall()]
+        return [
+            self._row(r)
+            for r in await fetch_all(
+                conn,
+                f"SELECT * FROM promises WHERE couple_id = ? AND ({where}) ORDER BY due_at, id",
+                (couple_id, *params),
+            )
+        ]
 
     async def _insert(
         self,
@@ -211,10 +214,7 @@ class Promises(Feature):
         The caller tells the couple; this records it so the due ask, /promises and the
         summary follow it up like any other promise. Returns the promise id.
         """
-        async with conn.execute(
-            "SELECT user_a, user_b FROM couples WHERE id = ?", (couple_id,)
-        ) as cur:
-            row = await cur.fetchone()
+        row = await fetch_one(conn, "SELECT user_a, user_b FROM couples WHERE id = ?", (couple_id,))
         if row is None or promiser_id not in (row["user_a"], row["user_b"]):
             raise ValueError("the promiser is not in that couple")
         partner = row["user_b"] if promiser_id == row["user_a"] else row["user_a"]
@@ -463,13 +463,16 @@ class Promises(Feature):
         queued: list[int] = []
         now = self.core.now()
         async with self.core.db.tx() as conn:
-            async with conn.execute(
-                "SELECT p.* FROM promises p JOIN couples c ON c.id = p.couple_id "
-                "WHERE p.ask_at IS NOT NULL AND p.ask_at <= ? AND p.state = 'open' "
-                "AND c.stage = 'active' ORDER BY p.ask_at LIMIT 500",
-                (now,),
-            ) as cur:
-                due = [self._row(r) for r in await cur.fetchall()]
+            due = [
+                self._row(r)
+                for r in await fetch_all(
+                    conn,
+                    "SELECT p.* FROM promises p JOIN couples c ON c.id = p.couple_id "
+                    "WHERE p.ask_at IS NOT NULL AND p.ask_at <= ? AND p.state = 'open' "
+                    "AND c.stage = 'active' ORDER BY p.ask_at LIMIT 500",
+                    (now,),
+                )
+            ]
             for p in due:
                 n = p.asks + 1
                 await conn.execute(
@@ -539,10 +542,9 @@ class Promises(Feature):
         async with self.core.db.tx() as conn:
             row = None
             if appreciation_id is not None:
-                async with conn.execute(
-                    "SELECT * FROM appreciations WHERE id = ?", (appreciation_id,)
-                ) as cur:
-                    row = await cur.fetchone()
+                row = await fetch_one(
+                    conn, "SELECT * FROM appreciations WHERE id = ?", (appreciation_id,)
+                )
             live = row is not None and await self.core.couple_by_id(conn, row["couple_id"])
             if row is None or row["to_id"] != actor.user_id or not live:
                 out.toast, out.alert = self.core.t("common.not_yours"), True

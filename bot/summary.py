@@ -18,6 +18,7 @@ import aiosqlite
 from bot import chart, schedule
 from bot.callbacks import cb
 from bot.core import Actor, Core, Couple, Safe
+from bot.db import fetch_all, fetch_one
 from bot.feature import Feature
 from bot.messages import CAPTION_LIMIT, Button, Msg, Outcome, split_message
 from bot.promises import local_day
@@ -251,12 +252,15 @@ class Summaries(Feature):
     async def thanks_counts(
         self, conn: aiosqlite.Connection, couple_id: int, start: int, end: int
     ) -> dict[int, int]:
-        async with conn.execute(
-            "SELECT from_id, COUNT(*) AS n FROM appreciations WHERE couple_id = ? "
-            "AND created_at >= ? AND created_at < ? GROUP BY from_id",
-            (couple_id, start, end),
-        ) as cur:
-            return {r["from_id"]: r["n"] for r in await cur.fetchall()}
+        return {
+            r["from_id"]: r["n"]
+            for r in await fetch_all(
+                conn,
+                "SELECT from_id, COUNT(*) AS n FROM appreciations WHERE couple_id = ? "
+                "AND created_at >= ? AND created_at < ? GROUP BY from_id",
+                (couple_id, start, end),
+            )
+        }
 
     # -- rendering -------------------------------------------------------------
 
@@ -476,8 +480,7 @@ class Summaries(Feature):
         if summary_id is not None:
             sql += "AND id = ? "
             params += (summary_id,)
-        async with conn.execute(sql + "ORDER BY week DESC LIMIT 1", params) as cur:
-            return await cur.fetchone()
+        return await fetch_one(conn, sql + "ORDER BY week DESC LIMIT 1", params)
 
     async def _show(
         self, conn: aiosqlite.Connection, couple: Couple, row: aiosqlite.Row
@@ -493,13 +496,13 @@ class Summaries(Feature):
             couple = await self.core.paired(conn, actor, out)
             if couple is None:
                 return out
-            async with conn.execute(
+            open_week = await fetch_one(
+                conn,
                 "SELECT c.week FROM checkins c LEFT JOIN summaries s ON s.couple_id = c.couple_id "
                 "AND s.week = c.week WHERE c.couple_id = ? AND s.id IS NULL "
                 "AND c.status = 'open' ORDER BY c.week DESC LIMIT 1",
                 (couple.id,),
-            ) as cur:
-                open_week = await cur.fetchone()
+            )
             row = await self._stored(conn, couple.id)
             if open_week is not None or row is None:
                 if row is None and open_week is None:
@@ -539,12 +542,12 @@ class Summaries(Feature):
             couple = await self.core.paired(conn, actor, out)
             if couple is None:
                 return out
-            async with conn.execute(
+            found = await fetch_all(
+                conn,
                 "SELECT id, week, headline FROM summaries WHERE couple_id = ? "
                 "ORDER BY week DESC LIMIT ?",
                 (couple.id, HISTORY_ROWS),
-            ) as cur:
-                found = list(await cur.fetchall())
+            )
         if not found:
             return out.say(Msg(actor.chat_id, self.core.t("summary.none_yet")))
         lines = [self.core.t("summary.history_head")]
