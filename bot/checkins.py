@@ -91,7 +91,7 @@ class Checkins(Feature):
         return found
 
     async def _open_many(
-        self, conn: aiosqlite.Connection, wanted: list[tuple[Couple, str]]
+        self, conn: aiosqlite.Connection, wanted: list[tuple[Couple, str]], *, early: bool = False
     ) -> list[int]:
         """Open each couple's check-in for its week unless it exists; queue the first items.
 
@@ -114,16 +114,21 @@ class Checkins(Feature):
         if not plans:
             return []
         await conn.executemany(
-            "INSERT INTO checkins (couple_id, week, items, opened_at, remind_at, closes_at) "
-            "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(couple_id, week) DO NOTHING",
+            "INSERT INTO checkins "
+            "(couple_id, week, items, opened_at, remind_at, closes_at, early) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(couple_id, week) DO NOTHING",
             [
                 (
                     c.id,
                     week,
                     json.dumps(items),
                     now,
-                    now + remind if c.reminders and remind < window else None,
-                    now + window,
+                    # Nothing scheduled lands in the couple's quiet hours.
+                    self.core.quiet(c).outside_ts(now + remind)
+                    if c.reminders and remind < window
+                    else None,
+                    self.core.quiet(c).outside_ts(now + window),
+                    int(early),
                 )
                 for c, week, items in plans.values()
             ],
@@ -153,7 +158,7 @@ class Checkins(Feature):
         return await self.core.queue_many(conn, owed, encrypt=False)
 
     async def open_now(self, actor: Actor) -> Outcome:
-        """/checkin: open this week's check-in for both, or show where it stands."""
+        """/checkin: continue the open check-in, or offer to open this week's early."""
         out = Outcome()
         async with self.core.db.tx() as conn:
             couple = await self.core.paired(conn, actor, out)
@@ -161,7 +166,7 @@ class Checkins(Feature):
                 return out
             if couple.stage != "active":
                 return out.say(Msg(actor.chat_id, self.core.t("checkin.finish_setup")))
-            tz = couple.timezone or self.core.settings.default_timezone
+            tz = self.core.zone(couple)
             week = schedule.iso_week(self.core.clock.now(), tz)
             # An open check-in (even last week's, still in its window) comes first.
             row = await fetch_one(
@@ -171,22 +176,110 @@ class Checkins(Feature):
                 (couple.id, week),
             )
             if row is None:
-                out.queued += await self._open_many(conn, [(couple, week)])
-                if not actor.private:
-                    out.say(Msg(actor.chat_id, self.core.t("checkin.opened_group")))
-                return out
+                if self.core.paused(couple):
+                    return out.say(self._paused_msg(couple, actor.chat_id))
+                return out.say(self._offer_early(couple, actor.chat_id, week))
             if row["status"] != "open":
-                nxt = schedule.human(schedule.from_ts(couple.next_due_at or 0), tz)
-                return out.say(Msg(actor.chat_id, self.core.t("checkin.week_done", next=nxt)))
+                nxt = self._next_text(couple)
+                key = (
+                    "checkin.week_revealed"
+                    if row["status"] == "revealed"
+                    else "checkin.week_expired"
+                )
+                return out.say(Msg(actor.chat_id, self.core.t(key, next=nxt)))
             progress = await self._progress(conn, actor.user_id, row["id"])
             if progress is None or progress.stage == "done":
                 return out.say(Msg(actor.chat_id, self.core.t("checkin.waiting_partner")))
-            target = actor.user_id
-            out.say(self._current(target, progress))
+            current = self._current(actor.user_id, progress)
             if not actor.private:
-                out.reply.pop()
-                out.queued += await self.core.queue_all(conn, [self._current(target, progress)])
-                out.say(Msg(actor.chat_id, self.core.t("checkin.continue_private")))
+                out.queued += await self.core.queue_all(conn, [current])
+                return out.say(Msg(actor.chat_id, self.core.t("checkin.continue_private")))
+            # Shown again, the step's prompt for text is the most recent one.
+            await self.core.set_awaiting(conn, actor.user_id, self._awaiting_at(progress))
+            out.say(current)
+        return out
+
+    async def _week_exists(self, conn: aiosqlite.Connection, couple_id: int, week: str) -> bool:
+        row = await fetch_one(
+            conn, "SELECT 1 FROM checkins WHERE couple_id = ? AND week = ?", (couple_id, week)
+        )
+        return row is not None
+
+    def _next_text(self, couple: Couple) -> str:
+        if couple.next_due_at is None:
+            return self.core.t("status.not_scheduled")
+        return schedule.human(schedule.from_ts(couple.next_due_at), self.core.zone(couple))
+
+    def _paused_msg(self, couple: Couple, chat_id: int) -> Msg:
+        assert couple.paused_until is not None
+        until = schedule.human(schedule.from_ts(couple.paused_until), self.core.zone(couple))
+        return Msg(
+            chat_id,
+            self.core.t("checkin.paused", until=until),
+            rows([Button(self.core.t("prefs.resume"), cb("st", couple.id, "resume"))]),
+        )
+
+    def _replaces(self, couple: Couple, week: str) -> bool:
+        """Whether this week's scheduled check-in is still to come (so opening replaces it)."""
+        return couple.next_due_at is not None and week == schedule.iso_week(
+            schedule.from_ts(couple.next_due_at), self.core.zone(couple)
+        )
+
+    def _offer_early(self, couple: Couple, chat_id: int, week: str) -> Msg:
+        """Say, before anything opens, that this replaces the week's scheduled check-in."""
+        key = "checkin.early_replaces" if self._replaces(couple, week) else "checkin.early_ask"
+        return Msg(
+            chat_id,
+            self.core.t(key, when=self._next_text(couple)),
+            rows(
+                [Button(self.core.t("checkin.early_yes"), cb("ck", "open", couple.id, week))],
+                [Button(self.core.t("checkin.early_no"), cb("ck", "wait", couple.id, week))],
+            ),
+        )
+
+    async def early_press(
+        self, actor: Actor, choice: str, couple_id: int | None, week: str, message_id: int | None
+    ) -> Outcome:
+        """Open this week's check-in now (the scheduled one for this week then does not come)."""
+        out = Outcome()
+        async with self.core.db.tx() as conn:
+            couple = await self.core.couple_by_id(conn, couple_id) if couple_id else None
+            if couple is None or not couple.has(actor.user_id) or couple.stage != "active":
+                out.toast, out.alert = self.core.t("common.not_yours"), True
+                return out
+            if choice != "open":
+                return out.say(
+                    Msg(
+                        actor.chat_id,
+                        self.core.t("checkin.early_kept", when=self._next_text(couple)),
+                        edit_message_id=message_id,
+                    )
+                )
+            now_week = schedule.iso_week(self.core.clock.now(), self.core.zone(couple))
+            if week != now_week or self.core.paused(couple):
+                out.toast, out.alert = self.core.t("common.stale"), True
+                return out
+            if await self._week_exists(conn, couple.id, week):
+                out.toast = self.core.t("checkin.already_open")
+                return out
+            if self._replaces(couple, week):  # the week's slot is used: the schedule moves on
+                assert couple.next_due_at is not None
+                at = schedule.parse_hhmm(couple.local_time)
+                assert at is not None
+                nxt = schedule.next_due(
+                    self.core.zone(couple), couple.weekday, at, schedule.from_ts(couple.next_due_at)
+                )
+                await conn.execute(
+                    "UPDATE couples SET next_due_at = ? WHERE id = ?", (schedule.ts(nxt), couple.id)
+                )
+                couple = dataclasses.replace(couple, next_due_at=schedule.ts(nxt))
+            nxt_text = self._next_text(couple)
+            text = self.core.t("checkin.early_opened", name=actor.first_name, next=nxt_text)
+            out.say(Msg(actor.chat_id, text, edit_message_id=message_id))
+            # The partner hears why a check-in arrives off schedule before its first question.
+            other = couple.partner_of(actor.user_id)
+            out.queued += await self.core.queue_all(conn, [Msg(other, text)])
+            out.queued += await self._open_many(conn, [(couple, week)], early=True)
         return out
 
     # -- rendering ---------------------------------------------------------------
@@ -341,6 +434,12 @@ class Checkins(Feature):
         await self.core.set_awaiting(conn, actor.user_id, self._awaiting_for(p, pos))
         out.say(Msg(actor.chat_id, self.core.t("checkin.went_back"), edit_message_id=message_id))
         return out.say(self._question(actor.chat_id, p.checkin_id, p.items, pos))
+
+    def _awaiting_at(self, p: Progress) -> str | None:
+        """The typed text the user's current step waits for, as `users.awaiting`."""
+        if p.stage == "note":
+            return f"note:{p.checkin_id}:{p.position}"
+        return self._awaiting_for(p, p.position)
 
     def _awaiting_for(self, p: Progress, pos: int) -> str | None:
         q = self.core.content.question(p.items[pos])
@@ -587,8 +686,9 @@ class Checkins(Feature):
             "JOIN checkin_progress p ON p.checkin_id = c.id "
             "JOIN couples k ON k.id = c.couple_id JOIN users u ON u.id = p.user_id "
             "WHERE c.status = 'open' AND c.remind_at <= ? AND p.stage != 'done' "
-            "AND k.reminders = 1 AND u.reachable = 1 AND k.stage = 'active'",
-            (now,),
+            "AND k.reminders = 1 AND u.reachable = 1 AND k.stage = 'active' "
+            "AND (k.paused_until IS NULL OR k.paused_until <= ?)",  # a pause holds
+            (now, now),
         )
         queued: list[int] = []
         for r in rows_:

@@ -595,6 +595,16 @@ class Conflict(Feature):
 
     # -- text ----------------------------------------------------------------------
 
+    async def wants_text(self, conn: aiosqlite.Connection, actor: Actor) -> bool:
+        """Whether a private conversation would take what this user types now as its own
+        (a topic, a turn, a request), as opposed to answering with a pointer."""
+        conv = await self.open_for_user(conn, actor.user_id)
+        if conv is None or conv.group_chat_id is not None:
+            return False
+        if conv.state == "topic":
+            return actor.user_id == conv.initiator
+        return conv.state in FLOOR or conv.state == "requests"
+
     async def private_text(
         self, conn: aiosqlite.Connection, actor: Actor, text: str, out: Outcome
     ) -> Outcome | None:

@@ -8,6 +8,7 @@ from typing import Protocol
 
 import aiosqlite
 
+from bot import schedule
 from bot.clock import Clock
 from bot.crypto import Cipher
 from bot.db import Database, fetch_all, fetch_one
@@ -46,6 +47,8 @@ class Couple:
     paused_until: int | None
     reminders: bool
     reveal_to: str
+    quiet_start: str = "22:00"
+    quiet_end: str = "08:00"
 
     def partner_of(self, user_id: int) -> int:
         return self.user_b if user_id == self.user_a else self.user_a
@@ -67,7 +70,7 @@ class Couple:
 
 COUPLE_COLUMNS = (
     "id, user_a, user_b, group_chat_id, stage, timezone, weekday, local_time, "
-    "next_due_at, paused_until, reminders, reveal_to"
+    "next_due_at, paused_until, reminders, reveal_to, quiet_start, quiet_end"
 )
 
 
@@ -85,6 +88,8 @@ def couple_from_row(row: aiosqlite.Row) -> Couple:
         paused_until=row["paused_until"],
         reminders=bool(row["reminders"]),
         reveal_to=row["reveal_to"],
+        quiet_start=row["quiet_start"],
+        quiet_end=row["quiet_end"],
     )
 
 
@@ -108,6 +113,16 @@ class Core:
     def now(self) -> int:
         return int(self.clock.now().timestamp())
 
+    def zone(self, couple: Couple) -> str:
+        return couple.timezone or self.settings.default_timezone
+
+    def quiet(self, couple: Couple) -> schedule.Quiet:
+        """The couple's quiet hours: nothing scheduled for them fires inside these."""
+        return schedule.Quiet.of(self.zone(couple), couple.quiet_start, couple.quiet_end)
+
+    def paused(self, couple: Couple) -> bool:
+        return couple.paused_until is not None and couple.paused_until > self.now()
+
     def t(self, key: str, /, **values: object) -> str:
         """A content string with every value HTML-escaped (names and text come from users)."""
         return self.content.t(
@@ -128,7 +143,9 @@ class Core:
 
     async def first_name(self, conn: aiosqlite.Connection, user_id: int) -> str:
         row = await fetch_one(conn, "SELECT first_name FROM users WHERE id = ?", (user_id,))
-        return row["first_name"] if row else "your partner"
+        if row is None or user_id == 0:  # 0: a partner who erased their data
+            return self.t("common.former_partner")
+        return row["first_name"]
 
     async def set_awaiting(
         self, conn: aiosqlite.Connection, user_id: int, what: str | None

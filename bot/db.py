@@ -85,9 +85,26 @@ class Database:
             if version <= current:
                 continue
             log.info("applying migration %s", name)
-            await self.conn.executescript(
-                f"BEGIN IMMEDIATE;\n{sql}\nPRAGMA user_version = {version};\nCOMMIT;"
-            )
+            # Foreign keys off while a migration rebuilds a table (SQLite's documented
+            # procedure: dropping a parent with them on would cascade into its children);
+            # every reference is checked before the migration commits.
+            await self.conn.execute("PRAGMA foreign_keys=OFF")
+            try:
+                try:
+                    await self.conn.executescript(
+                        f"BEGIN IMMEDIATE;\n{sql}\nPRAGMA user_version = {version};"
+                    )
+                except BaseException:
+                    if self.conn.in_transaction:
+                        await self.conn.execute("ROLLBACK")
+                    raise
+                broken = await self.conn.execute_fetchall("PRAGMA foreign_key_check")
+                if broken:
+                    await self.conn.execute("ROLLBACK")
+                    raise RuntimeError(f"migration {name} left broken references: {broken[:3]}")
+                await self.conn.execute("COMMIT")
+            finally:
+                await self.conn.execute("PRAGMA foreign_keys=ON")
 
     @asynccontextmanager
     async def tx(self) -> AsyncIterator[aiosqlite.Connection]:

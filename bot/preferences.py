@@ -20,10 +20,13 @@ class Preferences:
         self.core = core
         self.pairing = pairing
 
+    def _paused(self, couple: Couple) -> bool:
+        return couple.paused_until is not None and couple.paused_until > self.core.now()
+
     def _card(self, couple: Couple, chat_id: int, note: str = "", edit: int | None = None) -> Msg:
         c = couple.id
         tz = couple.timezone or self.core.settings.default_timezone
-        paused = couple.paused_until is not None and couple.paused_until > self.core.now()
+        paused = self._paused(couple)
         nxt = (
             schedule.human(schedule.from_ts(couple.next_due_at), tz)
             if couple.next_due_at
@@ -172,32 +175,40 @@ class Preferences:
         self, conn: aiosqlite.Connection, actor: Actor, couple: Couple, action: str, value: str
     ) -> str | None:
         """Write one change; return how to say it, or None if the press made no sense."""
+        # A press that changes nothing (a double tap, "Sunday" -> "Sunday") says so and
+        # tells nobody: the partner hears only of real changes to what they share.
         if action == "tz":
             zone = schedule.valid_zone(value)
-            if zone is None:
+            if zone is None or zone == couple.timezone:
                 return None
             await conn.execute("UPDATE couples SET timezone = ? WHERE id = ?", (zone, couple.id))
             return self.core.t("onboard.tz_set", zone=zone)
         if action == "day" and value.isdigit() and 0 <= int(value) <= 6:
+            if int(value) == couple.weekday:
+                return None
             await conn.execute(
                 "UPDATE couples SET weekday = ? WHERE id = ?", (int(value), couple.id)
             )
             return self.core.t("onboard.day_set", day=schedule.DAYS[int(value)])
         if action == "time" and len(value) == 4:
             at = schedule.parse_hhmm(value[:2] + ":" + value[2:])
-            if at is None:
+            if at is None or f"{at:%H:%M}" == couple.local_time:
                 return None
             await conn.execute(
                 "UPDATE couples SET local_time = ? WHERE id = ?", (f"{at:%H:%M}", couple.id)
             )
             return self.core.t("prefs.time_set", time=f"{at:%H:%M}")
         if action == "pause" and value in ("1", "2", "3", "4"):
+            if self._paused(couple):
+                return None
             until = self.core.now() + int(value) * schedule.WEEK
             await conn.execute(
                 "UPDATE couples SET paused_until = ? WHERE id = ?", (until, couple.id)
             )
             return self.core.t("prefs.paused", n=int(value))
         if action == "resume":
+            if not self._paused(couple):
+                return None
             await conn.execute("UPDATE couples SET paused_until = NULL WHERE id = ?", (couple.id,))
             return self.core.t("prefs.resumed")
         if action == "reminders":

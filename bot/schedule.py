@@ -6,6 +6,7 @@ valid minute; an ambiguous one (fall back) takes the first occurrence.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from functools import cache
 from zoneinfo import ZoneInfo, available_timezones
@@ -96,3 +97,56 @@ def ts(moment: datetime) -> int:
 
 def from_ts(value: int) -> datetime:
     return datetime.fromtimestamp(value, UTC)
+
+
+# -- quiet hours -----------------------------------------------------------------------
+
+QUIET_DEFAULT = ("22:00", "08:00")
+
+
+@dataclass(frozen=True, slots=True)
+class Quiet:
+    """A couple's nightly quiet hours, `start` to `end` local time (may wrap midnight).
+
+    Nothing scheduled fires inside them: a due moment that falls there moves to `end`.
+    `start == end` means no quiet hours.
+    """
+
+    tz: str
+    start: time
+    end: time
+
+    @classmethod
+    def of(cls, tz: str, start: str, end: str) -> Quiet:
+        s, e = parse_hhmm(start), parse_hhmm(end)
+        assert s is not None and e is not None, (start, end)
+        return cls(tz, s, e)
+
+    def covers_time(self, at: time) -> bool:
+        """Whether the local wall time `at` lies inside the quiet hours."""
+        if self.start == self.end:
+            return False
+        if self.start < self.end:
+            return self.start <= at < self.end
+        return at >= self.start or at < self.end
+
+    def covers(self, moment: datetime) -> bool:
+        local = moment.astimezone(zone(self.tz))
+        return self.covers_time(local.time().replace(second=0, microsecond=0))
+
+    def outside(self, moment: datetime) -> datetime:
+        """`moment`, or the end of the quiet hours it falls in (the next local morning)."""
+        if not self.covers(moment):
+            return moment
+        tz = zone(self.tz)
+        local = moment.astimezone(tz)
+        day = local.date()
+        if local.time() >= self.end:  # late evening: the end is tomorrow morning
+            day += timedelta(days=1)
+        return local_to_utc(day, self.end, tz)
+
+    def outside_ts(self, value: int) -> int:
+        return ts(self.outside(from_ts(value)))
+
+    def label(self) -> str:
+        return f"{self.start:%H:%M}–{self.end:%H:%M}"

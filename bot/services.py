@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import aiosqlite
+
+from bot.callbacks import cb
 from bot.checkins import Checkins
 from bot.conflict import Conflict
 from bot.core import Actor, Core
 from bot.data_rights import DataRights
+from bot.db import fetch_one
 from bot.feature import Feature, TextRoute
-from bot.messages import Msg, Outcome
+from bot.messages import Button, Msg, Outcome, rows
 from bot.outbox import Outbox
 from bot.pairing import Pairing
 from bot.preferences import Preferences
@@ -65,28 +69,130 @@ class Services:
             )
 
     async def private_text(self, actor: Actor, text: str) -> Outcome:
-        """Text in a private chat: an answer the bot asked for, or a kind pointer to /help."""
+        """Text in a private chat goes to the flow that asked for it, visibly.
+
+        `users.awaiting` holds the most recent explicit prompt for text (a newer prompt
+        replaces an older one). A private /conflict conversation takes its partners'
+        words too; when both could take this text, it is held and the writer is asked
+        which it is for: a note must never reach the partner as a turn, nor a turn be
+        filed (and later revealed) as a note.
+        """
         out = Outcome()
         async with self.core.db.tx() as conn:
             await self.core.touch_user(conn, actor)
-            # A live /conflict conversation takes what its partners write first: a turn
-            # must never be filed as a check-in note or a promise.
-            taken = await self.conflict.private_text(conn, actor, text, out)
-            if taken is not None:
-                return taken
             awaiting = await self.core.awaiting(conn, actor.user_id)
-            if awaiting:
-                kind, _, arg = awaiting.partition(":")
-                route = self.text_routes.get(kind)
-                if route is not None:
-                    return await route(conn, actor, arg, text, out)
-            for feature in self.features:
-                if feature is self.conflict:
-                    continue
+            route = self._route(awaiting)
+            if route is not None and await self.conflict.wants_text(conn, actor):
+                return await self._hold(conn, actor, text, awaiting or "", out)
+            if route is not None:
+                _, arg, fn = route
+                return await fn(conn, actor, arg, text, out)
+            # Unasked text: a live conversation's words first, then features that point
+            # the writer at their pending step (e.g. the buttons of a scale question).
+            for feature in (self.conflict, *(f for f in self.features if f is not self.conflict)):
                 taken = await feature.private_text(conn, actor, text, out)
                 if taken is not None:
                     return taken
             return out.say(Msg(actor.chat_id, self.core.t("common.unasked")))
+
+    def _route(self, awaiting: str | None) -> tuple[str, str, TextRoute] | None:
+        if not awaiting:
+            return None
+        kind, _, arg = awaiting.partition(":")
+        fn = self.text_routes.get(kind)
+        return None if fn is None else (kind, arg, fn)
+
+    def _route_label(self, kind: str, partner: str) -> str:
+        key = f"route.{kind}" if self.core.content.has_string(f"route.{kind}") else "route.other"
+        return self.core.t(key, partner=partner)
+
+    async def _hold(
+        self, conn: aiosqlite.Connection, actor: Actor, text: str, awaiting: str, out: Outcome
+    ) -> Outcome:
+        """Keep the text (encrypted, for its writer only) and ask which flow it is for."""
+        cur = await conn.execute(
+            "INSERT INTO held_texts (user_id, text, route, created_at) VALUES (?, ?, ?, ?)",
+            (actor.user_id, self.core.cipher.encrypt(text), awaiting, self.core.now()),
+        )
+        held = int(cur.lastrowid or 0)
+        partner = await self._partner_name(conn, actor.user_id)
+        kind = awaiting.partition(":")[0]
+        buttons = rows(
+            [Button(self._route_label(kind, partner), cb("ht", "a", held))],
+            [Button(self.core.t("route.cf", partner=partner), cb("ht", "c", held))],
+            [Button(self.core.t("route.neither"), cb("ht", "x", held))],
+        )
+        return out.say(Msg(actor.chat_id, self.core.t("route.which", partner=partner), buttons))
+
+    async def _partner_name(self, conn: aiosqlite.Connection, user_id: int) -> str:
+        couple = await self.core.couple_of(conn, user_id)
+        if couple is None:
+            return self.core.t("common.your_partner")
+        return await self.core.first_name(conn, couple.partner_of(user_id))
+
+    async def held_press(
+        self, actor: Actor, choice: str, held_id: int | None, message_id: int | None
+    ) -> Outcome:
+        """The writer says where a held text goes: the asked flow, the conversation, nowhere."""
+        out = Outcome()
+        async with self.core.db.tx() as conn:
+            row = await fetch_one(
+                conn,
+                "SELECT text, route FROM held_texts WHERE id = ? AND user_id = ?",
+                (held_id, actor.user_id),
+            )
+            if row is None or choice not in ("a", "c", "x"):
+                out.toast, out.alert = self.core.t("common.stale"), True
+                return out
+            await conn.execute("DELETE FROM held_texts WHERE id = ?", (held_id,))
+            text = self.core.cipher.decrypt(row["text"])
+            partner = await self._partner_name(conn, actor.user_id)
+            awaiting = await self.core.awaiting(conn, actor.user_id)
+            route = self._route(awaiting)
+            kind = row["route"].partition(":")[0]
+            if choice == "x":
+                return out.say(
+                    Msg(actor.chat_id, self.core.t("route.dropped"), edit_message_id=message_id)
+                )
+            if choice == "c":
+                if not await self.conflict.wants_text(conn, actor):
+                    return self._gone(actor, text, message_id, out)
+                label = self.core.t("route.cf", partner=partner)
+                out.say(
+                    Msg(
+                        actor.chat_id,
+                        self.core.t("route.chosen", label=label),
+                        edit_message_id=message_id,
+                    )
+                )
+                # The other prompt is set aside (not lost): its command brings it back.
+                if awaiting == row["route"]:
+                    await self.core.set_awaiting(conn, actor.user_id, None)
+                    out.say(Msg(actor.chat_id, self.core.t(self._set_aside_key(kind))))
+                taken = await self.conflict.private_text(conn, actor, text, out)
+                return out if taken is None else taken
+            if route is None or awaiting != row["route"]:
+                return self._gone(actor, text, message_id, out)
+            label = self._route_label(kind, partner)
+            out.say(
+                Msg(
+                    actor.chat_id,
+                    self.core.t("route.chosen", label=label),
+                    edit_message_id=message_id,
+                )
+            )
+            _, arg, fn = route
+            return await fn(conn, actor, arg, text, out)
+
+    def _set_aside_key(self, kind: str) -> str:
+        key = f"route.set_aside_{kind}"
+        return key if self.core.content.has_string(key) else "route.set_aside"
+
+    def _gone(self, actor: Actor, text: str, message_id: int | None, out: Outcome) -> Outcome:
+        """The chosen flow stopped waiting meanwhile: nothing sent, and the words handed back."""
+        return out.say(
+            Msg(actor.chat_id, self.core.t("route.gone", text=text), edit_message_id=message_id)
+        )
 
     async def sweep(self) -> list[int]:
         """Everything due at the clock's now, feature by feature; returns queued outbox ids."""

@@ -132,6 +132,9 @@ class Content(BaseModel):
         """The string `key`, formatted. A missing key is a bug: it raises."""
         return self.strings[key].format(**values)
 
+    def has_string(self, key: str) -> bool:
+        return key in self.strings
+
     def theme(self, theme_id: str) -> Theme:
         return self._themes[theme_id]
 

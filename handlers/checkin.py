@@ -29,6 +29,20 @@ async def answer_press(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
     await deliver(update, context, out)
 
 
+async def early_press(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Open this week's check-in early, or wait for the scheduled one."""
+    assert update.callback_query is not None
+    parts = parse(update.callback_query.data or "")
+    out = await svc(context).checkins.early_press(
+        actor_of(update),
+        parts[1] if len(parts) > 1 else "",
+        int_arg(parts, 2),
+        parts[3] if len(parts) > 3 else "",
+        message_id_of(update),
+    )
+    await deliver(update, context, out)
+
+
 async def settings(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """/settings: the couple's schedule and preferences."""
     await deliver(update, context, await svc(context).preferences.show(actor_of(update)))
@@ -51,5 +65,6 @@ def register(app: Application) -> None:
             CommandHandler("settings", settings),
             CallbackQueryHandler(answer_press, pattern=r"^c[in]:"),
             CallbackQueryHandler(settings_press, pattern=r"^st:"),
+            CallbackQueryHandler(early_press, pattern=r"^ck:"),
         ]
     )

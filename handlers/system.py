@@ -16,8 +16,9 @@ from telegram.ext import (
     filters,
 )
 
+from bot.callbacks import int_arg, parse
 from bot.messages import Msg, Outcome
-from handlers.common import actor_of, deliver, svc
+from handlers.common import actor_of, deliver, message_id_of, svc
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +53,17 @@ async def private_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
     """Text in a private chat: an answer the bot asked for, or a pointer to /help."""
     assert update.message is not None and update.message.text is not None
     out = await svc(context).private_text(actor_of(update), update.message.text)
+    await deliver(update, context, out)
+
+
+async def held_press(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Where a held message goes: the flow that asked, the conversation, or nowhere."""
+    assert update.callback_query is not None
+    parts = parse(update.callback_query.data or "")
+    choice = parts[1] if len(parts) > 1 else ""
+    out = await svc(context).held_press(
+        actor_of(update), choice, int_arg(parts, 2), message_id_of(update)
+    )
     await deliver(update, context, out)
 
 
@@ -106,6 +118,7 @@ def register_fallbacks(app: Application) -> None:
     app.add_handlers(
         [
             MessageHandler(private & filters.TEXT & ~filters.COMMAND, private_text),
+            CallbackQueryHandler(held_press, pattern=r"^ht:"),
             MessageHandler(private & filters.COMMAND, unknown_command),
             CallbackQueryHandler(stray_press),
         ]

@@ -53,3 +53,14 @@ def state(world: World) -> dict[str, list[tuple[object, ...]]]:
         }
     finally:
         conn.close()
+
+
+async def checkin_now(world: World, who: Person, chat_id: int | None = None) -> None:
+    """/checkin, confirming "Open it now" when the bot offers to open this week's early."""
+    chat = who.id if chat_id is None else chat_id
+    before = len(world.api.chats[chat])
+    await world.send(who, "/checkin", chat_id=chat_id)
+    for sent in world.api.chats[chat][before:]:
+        if any("Open it now" in b["text"] for row in sent.buttons for b in row):
+            await world.press(who, "Open it now", chat_id=chat_id)
+            return

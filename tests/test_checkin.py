@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from playground.sim import Person, World
-from tests.helpers import pair_by_invite, state
+from tests.helpers import checkin_now, pair_by_invite, state
 
 GROUP = -500
 
@@ -71,8 +71,8 @@ async def test_reveal_goes_to_the_group(world: World, alice: Person, bob: Person
     await world.add_bot(GROUP, alice)
     await world.press(alice, "I'm in", chat_id=GROUP)
     await world.press(bob, "I'm in", chat_id=GROUP)
-    await world.send(alice, "/checkin", chat_id=GROUP)
-    assert "look in your private chat" in world.last_text(GROUP)
+    await checkin_now(world, alice, chat_id=GROUP)
+    assert "in your private chats" in world.last_text(GROUP)
     await answer_all(world, alice)
     await answer_all(world, bob)
     assert world.said(GROUP, "Nobody went first")
@@ -83,7 +83,7 @@ async def test_back_changes_an_answer_until_finished(
     world: World, alice: Person, bob: Person
 ) -> None:
     await pair_by_invite(world, alice, bob)
-    await world.send(alice, "/checkin")
+    await checkin_now(world, alice)
     await world.press(alice, "1")
     await world.press(alice, "Skip")
     assert "2/5" in world.last_text(alice.id)
@@ -100,13 +100,13 @@ async def test_back_changes_an_answer_until_finished(
 
 async def test_restart_mid_answering_continues(world: World, alice: Person, bob: Person) -> None:
     await pair_by_invite(world, alice, bob)
-    await world.send(alice, "/checkin")
+    await checkin_now(world, alice)
     await world.press(alice, "4")
     await world.restart()
     await world.send(alice, "A note typed after a restart")
     assert "2/5" in world.last_text(alice.id)
     await world.restart()
-    await world.send(alice, "/checkin")
+    await checkin_now(world, alice)
     assert "2/5" in world.last_text(alice.id)
     await answer_all(world, alice)
     await answer_all(world, bob)
@@ -119,7 +119,7 @@ async def test_stale_double_and_forged_presses(
     dave = world.person(404, "Dave")
     await pair_by_invite(world, alice, bob)
     await pair_by_invite(world, carol, dave)
-    await world.send(alice, "/checkin")
+    await checkin_now(world, alice)
     _, four = world.find_button(alice.id, "4")
     await world.press(alice, "4")
     # the same button again: already answered, nothing changes
@@ -143,7 +143,7 @@ async def test_stale_double_and_forged_presses(
 
 async def test_text_without_a_question_gets_help(world: World, alice: Person, bob: Person) -> None:
     await pair_by_invite(world, alice, bob)
-    await world.send(alice, "/checkin")
+    await checkin_now(world, alice)
     await world.send(alice, "five!")
     assert "buttons 1 to 5" in world.texts(alice.id)[-2]
     await answer_all(world, alice)
@@ -153,7 +153,7 @@ async def test_text_without_a_question_gets_help(world: World, alice: Person, bo
 
 async def test_one_partner_never_finishes(world: World, alice: Person, bob: Person) -> None:
     await pair_by_invite(world, alice, bob)
-    await world.send(alice, "/checkin")
+    await checkin_now(world, alice)
     await answer_all(world, alice, "5", note="private canary words")
     await world.press(bob, "1")
     world.clock.advance(timedelta(hours=72))
@@ -172,7 +172,7 @@ async def test_blocked_partner_is_reported_once(world: World, alice: Person, bob
     await pair_by_invite(world, alice, bob)
     world.api.blocked.add(bob.id)
     calls_before = len(world.api.calls)
-    await world.send(alice, "/checkin")
+    await checkin_now(world, alice)
     await world.tick()
     await world.tick()
     notes = [t for t in world.texts(alice.id) if "can't reach Bob" in t]
@@ -271,7 +271,7 @@ async def test_settings_change_recomputes_and_pause_skips(
     assert await count_opened(world, alice) == 0
     await world.press(alice, "Reminders")
     assert "Reminders are off" in world.last_text(alice.id)
-    await world.send(alice, "/checkin")
+    await checkin_now(world, alice)
     world.clock.advance(timedelta(hours=30))
     await world.tick()
     assert not world.said(bob.id, "gentle nudge")

@@ -11,7 +11,7 @@ from cryptography.fernet import Fernet
 from bot.crypto import Cipher
 from bot.rotate import rotate
 from playground.sim import Person, World
-from tests.helpers import pair_by_invite
+from tests.helpers import checkin_now, pair_by_invite
 
 
 def test_key_file_is_created_owner_only_and_apart(tmp_path: Path) -> None:
@@ -34,7 +34,7 @@ def test_wrong_key_is_a_clear_error() -> None:
 
 async def test_rotation_reencrypts_everything(world: World, alice: Person, bob: Person) -> None:
     await pair_by_invite(world, alice, bob)
-    await world.send(alice, "/checkin")
+    await checkin_now(world, alice)
     await world.press(alice, "4")
     await world.send(alice, "rotation canary note")
     await world.stop()
@@ -43,7 +43,7 @@ async def test_rotation_reencrypts_everything(world: World, alice: Person, bob: 
     assert rotate(world.db_path, Cipher([new.encode(), old.encode()])) > 0
     world.key = new  # only the new key from now on
     await world.start()
-    await world.send(alice, "/checkin")
+    await checkin_now(world, alice)
     assert "2/5" in world.last_text(alice.id)
     await world.press(alice, "Back")
     await world.press(alice, "4")  # the same score keeps its note

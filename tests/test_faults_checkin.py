@@ -13,7 +13,7 @@ from pathlib import Path
 from handlers.ratelimit import TrellisRateLimiter
 from playground.fakeapi import Fault
 from playground.sim import Person, World
-from tests.helpers import pair_by_invite
+from tests.helpers import checkin_now, pair_by_invite
 
 DUE = datetime(2026, 11, 29, 18, 0, tzinfo=UTC)  # Sunday 19:00 in Berlin
 INTRO = "It's check-in time"
@@ -30,7 +30,7 @@ def intros(world: World, who: Person) -> int:
 
 async def test_duplicate_press_is_answered_once(world: World, alice: Person, bob: Person) -> None:
     await pair_by_invite(world, alice, bob)
-    await world.send(alice, "/checkin")
+    await checkin_now(world, alice)
     await world.press(alice, "4")
     after_first = list(world.texts(alice.id))
     await world.redeliver()  # Telegram sends the same press again

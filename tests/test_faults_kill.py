@@ -15,7 +15,7 @@ import pytest
 from bot.outbox import STALE_CLAIM
 from playground.fakeapi import Fault, ProcessKilled
 from playground.sim import Person, World
-from tests.helpers import pair_by_invite
+from tests.helpers import checkin_now, pair_by_invite
 from tests.test_checkin import answer_all
 
 GROUP = -500
@@ -39,10 +39,10 @@ async def test_killed_mid_checkin_loses_and_doubles_nothing(
     world: World, alice: Person, bob: Person
 ) -> None:
     await pair_by_invite(world, alice, bob)
-    await world.send(alice, "/checkin")
+    await checkin_now(world, alice)
     # killed while telling Alice her first answer was taken: the answer is committed
     await kill_during(world, "editMessageText", world.press(alice, "4"))
-    await world.send(alice, "/checkin")
+    await checkin_now(world, alice)
     assert "add a short note" in world.last_text(alice.id)
     await world.press(alice, "Skip")
     assert "2/5" in world.last_text(alice.id)

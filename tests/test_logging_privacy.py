@@ -17,7 +17,7 @@ import pytest
 import bot.db
 from bot.__main__ import setup_logging
 from playground.sim import TEST_TOKEN, Person, World
-from tests.helpers import pair_by_invite
+from tests.helpers import checkin_now, pair_by_invite
 
 CANARY = "canary-7f3a9c-pelican"
 
@@ -63,7 +63,7 @@ async def test_canary_in_no_log_and_not_in_the_database_file(
 ) -> None:
     await pair_by_invite(world, alice, bob)
     await world.send(alice, f"unasked {CANARY}")
-    await world.send(alice, "/checkin")
+    await checkin_now(world, alice)
     await answer_with_canary(world, alice)
     await answer_with_canary(world, bob)
     assert any(CANARY in t for t in world.texts(alice.id))  # the reveal shows the notes

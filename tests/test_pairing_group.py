@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from playground.sim import Person, World
-from tests.helpers import pair_by_invite, state
+from tests.helpers import checkin_now, pair_by_invite, state
 
 GROUP = -500
 
@@ -142,10 +142,10 @@ async def test_blocking_in_private_marks_unreachable(
     await pair_by_invite(world, alice, bob)
     await world.bot_membership(bob.id, bob, "member", "kicked")
     before = len(world.api.calls)
-    await world.send(alice, "/checkin")
+    await checkin_now(world, alice)
     await world.tick()
     assert not any(c.params.get("chat_id") == bob.id for c in world.api.calls[before:])
     assert world.said(alice.id, "can't reach Bob")
     await world.send(bob, "/start")  # coming back makes him reachable again
-    await world.send(bob, "/checkin")
+    await checkin_now(world, bob)
     assert "1/5" in world.last_text(bob.id)
