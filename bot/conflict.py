@@ -66,14 +66,15 @@ RULES: dict[str, tuple[tuple[str, ...], str]] = {
     "ek": (OPEN, "either"),
     "rs": (OPEN, "either"),
 }
-LATER_CHOICES = ("60", "180", "eve", "tmr")
-BREAK_CHOICES = ("20", "60", "eve", "tmr")
+LATER_CHOICES = ("60", "180", "eve", "mor", "tmr")
+BREAK_CHOICES = ("20", "60", "eve", "mor", "tmr")
 CHOICE_LABELS = {
     "20": "conflict.b_in20",
     "60": "conflict.b_in1h",
     "180": "conflict.b_in3h",
     "eve": "conflict.b_evening",
     "tmr": "conflict.b_tomorrow",
+    "mor": "conflict.b_morning",
 }
 
 CONV_COLUMNS = (
@@ -226,19 +227,40 @@ class Agreement:
     follow_up_at: int | None
 
 
-def break_until(code: str, now: datetime, tz_name: str) -> datetime | None:
-    """When a break or a later appointment chosen as `code` ends: 20 min to 24 h away."""
+def break_until(code: str, now: datetime, quiet: schedule.Quiet) -> datetime | None:
+    """When a break or a later appointment chosen as `code` ends: 20 min to 24 h away,
+    never inside the couple's quiet hours (such a choice is not offered: None)."""
     minutes = {"20": 20, "60": 60, "180": 180, "tmr": 24 * 60}
+    tz = ZoneInfo(quiet.tz)
     if code in minutes:
         until = now + timedelta(minutes=minutes[code])
     elif code == "eve":
-        tz = ZoneInfo(tz_name)
         evening = schedule.local_to_utc(now.astimezone(tz).date(), EVENING, tz)
         until = evening if evening > now else now + timedelta(hours=3)
+    elif code == "mor":  # the end of the coming quiet hours: tomorrow morning
+        start = schedule.local_to_utc(now.astimezone(tz).date(), quiet.start, tz)
+        if start <= now:
+            start += timedelta(days=1)
+        until = quiet.outside(start)
+        if until == start:  # no quiet hours: no morning choice
+            return None
     else:
         return None
     low, high = now + timedelta(seconds=MIN_BREAK), now + timedelta(seconds=MAX_BREAK)
-    return min(max(until, low), high)
+    until = min(max(until, low), high)
+    return None if quiet.covers(until) else until
+
+
+def offered(choices: tuple[str, ...], now: datetime, quiet: schedule.Quiet) -> list[str]:
+    """The choices whose moment is outside quiet hours, each moment once (the first label)."""
+    seen: set[datetime] = set()
+    kept = []
+    for code in choices:
+        until = break_until(code, now, quiet)
+        if until is not None and until not in seen:
+            seen.add(until)
+            kept.append(code)
+    return kept
 
 
 # (conn, couple_id, doer_id, text, follow_up_at) -> promise id; see Promises.from_agreement.
@@ -310,13 +332,19 @@ class Conflict(Feature):
         return replace(conv, state=state, version=conv.version + 1, **fields)
 
     async def _touch(self, conn: aiosqlite.Connection, conv: Conv) -> None:
-        """Activity within a step: push the idle nudge and parking back."""
+        """Activity within a step: push the idle nudge and parking back (out of quiet hours)."""
         now = self.core.now()
+        quiet = await self._quiet(conn, conv)
         await conn.execute(
             "UPDATE conflict_conversations SET updated_at = ?, park_at = ?, "
             "idle_nudge_at = CASE WHEN state IN ('speaking', 'paraphrasing', 'confirming', "
             "'correcting', 'validating') THEN ? ELSE NULL END WHERE id = ?",
-            (now, now + PARK_AFTER, now + IDLE_NUDGE_AFTER, conv.id),
+            (
+                now,
+                quiet.outside_ts(now + PARK_AFTER),
+                quiet.outside_ts(now + IDLE_NUDGE_AFTER),
+                conv.id,
+            ),
         )
 
     async def _add_turn(
@@ -535,8 +563,13 @@ class Conflict(Feature):
         )
 
     async def _tz(self, conn: aiosqlite.Connection, conv: Conv) -> str:
+        return (await self._quiet(conn, conv)).tz
+
+    async def _quiet(self, conn: aiosqlite.Connection, conv: Conv) -> schedule.Quiet:
         couple = await self.core.couple_by_id(conn, conv.couple_id)
-        return (couple.timezone if couple else None) or self.core.settings.default_timezone
+        if couple is None:  # dissolved meanwhile: nothing of it is scheduled any more
+            return schedule.Quiet.of(self.core.settings.default_timezone, "00:00", "00:00")
+        return self.core.quiet(couple)
 
     # -- /conflict ---------------------------------------------------------------
 
@@ -847,7 +880,9 @@ class Conflict(Feature):
                 conv = await self._move(conn, conv, "rules")
                 return await self._show(conn, conv, out, actor)
             if arg == "later":
-                buttons = [self._b(conv, CHOICE_LABELS[c], "ap", c) for c in LATER_CHOICES]
+                quiet = await self._quiet(conn, conv)
+                codes = offered(LATER_CHOICES, self.core.clock.now(), quiet)
+                buttons = [self._b(conv, CHOICE_LABELS[c], "ap", c) for c in codes]
                 return out.say(
                     Msg(actor.chat_id, t("conflict.later_pick"), rows(buttons[:2], buttons[2:]))
                 )
@@ -884,7 +919,9 @@ class Conflict(Feature):
         if action == "rm":
             return await self._round_menu(conn, conv, actor, arg, out)
         if action == "to":
-            buttons = [self._b(conv, CHOICE_LABELS[c], "tt", c) for c in BREAK_CHOICES]
+            quiet = await self._quiet(conn, conv)
+            codes = offered(BREAK_CHOICES, self.core.clock.now(), quiet)
+            buttons = [self._b(conv, CHOICE_LABELS[c], "tt", c) for c in codes]
             return out.say(
                 Msg(actor.chat_id, t("conflict.timeout_pick"), rows(buttons[:2], buttons[2:]))
             )
@@ -919,8 +956,9 @@ class Conflict(Feature):
     async def _schedule(
         self, conn: aiosqlite.Connection, conv: Conv, actor: Actor, code: str, out: Outcome
     ) -> Outcome:
-        tz = await self._tz(conn, conv)
-        until = break_until(code, self.core.clock.now(), tz) if code in LATER_CHOICES else None
+        quiet = await self._quiet(conn, conv)
+        tz = quiet.tz
+        until = break_until(code, self.core.clock.now(), quiet) if code in LATER_CHOICES else None
         if until is None:
             out.toast = self.core.t("conflict.stale")
             return out
@@ -931,8 +969,9 @@ class Conflict(Feature):
     async def _break(
         self, conn: aiosqlite.Connection, conv: Conv, actor: Actor, code: str, out: Outcome
     ) -> Outcome:
-        tz = await self._tz(conn, conv)
-        until = break_until(code, self.core.clock.now(), tz) if code in BREAK_CHOICES else None
+        quiet = await self._quiet(conn, conv)
+        tz = quiet.tz
+        until = break_until(code, self.core.clock.now(), quiet) if code in BREAK_CHOICES else None
         if until is None:
             out.toast = self.core.t("conflict.stale")
             return out

@@ -209,13 +209,21 @@ class Core:
     # -- outbox --------------------------------------------------------------
 
     async def queue(
-        self, conn: aiosqlite.Connection, msg: Msg, key: str | None = None
+        self,
+        conn: aiosqlite.Connection,
+        msg: Msg,
+        key: str | None = None,
+        *,
+        not_before: int | None = None,
     ) -> int | None:
-        """Owe `msg` to its chat, in the caller's transaction. A known `key` is a no-op."""
+        """Owe `msg` to its chat, in the caller's transaction. A known `key` is a no-op.
+
+        `not_before`: a scheduled message waits until then (e.g. the end of quiet hours).
+        """
         cur = await conn.execute(
-            "INSERT INTO outbox (key, chat_id, body, created_at) VALUES (?, ?, ?, ?) "
-            "ON CONFLICT(key) DO NOTHING",
-            (key, msg.chat_id, self.cipher.encrypt(msg.to_json()), self.now()),
+            "INSERT INTO outbox (key, chat_id, body, created_at, not_before) "
+            "VALUES (?, ?, ?, ?, ?) ON CONFLICT(key) DO NOTHING",
+            (key, msg.chat_id, self.cipher.encrypt(msg.to_json()), self.now(), not_before),
         )
         return cur.lastrowid if cur.rowcount == 1 else None
 
@@ -252,11 +260,18 @@ class Core:
         return Msg.from_json(raw)
 
     async def queue_all(
-        self, conn: aiosqlite.Connection, msgs: list[Msg], key: str | None = None
+        self,
+        conn: aiosqlite.Connection,
+        msgs: list[Msg],
+        key: str | None = None,
+        *,
+        not_before: int | None = None,
     ) -> list[int]:
         ids = []
         for n, msg in enumerate(msgs):
-            new = await self.queue(conn, msg, None if key is None else f"{key}#{n}")
+            new = await self.queue(
+                conn, msg, None if key is None else f"{key}#{n}", not_before=not_before
+            )
             if new is not None:
                 ids.append(new)
         return ids

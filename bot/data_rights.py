@@ -1,11 +1,14 @@
 """The user's own data: /export (a JSON file of what they wrote) and /deletedata.
 
-Erasure is one transaction: the pairing is dissolved, every couple the user was
-ever part of is deleted with everything hanging off it (check-ins, answers,
-conversations, promises, thanks, summaries: each holds both partners' words or
-scores), then every row in any table that names the user, found from the schema
-itself so tables added later are covered too. Afterwards the database is
-vacuumed and its WAL truncated, so freed pages keep no readable trace.
+Erasure is one transaction. Everything the requester wrote goes (answers, notes,
+progress, conversation turns and topics, requests and offers, promises, thanks,
+invites, held texts), and so does everything that names them: every column that
+holds a user id, found from the schema itself, so tables added later are covered.
+What the other partner wrote themselves stays theirs: their answers, notes, turns,
+promises and thanks remain, with the erased person replaced by user 0, "your former
+partner". Weekly summaries hold both people's scores, so the erased couples' go.
+Afterwards the database is vacuumed and its WAL truncated, so freed pages keep no
+readable trace.
 """
 
 from __future__ import annotations
@@ -23,6 +26,21 @@ from bot.messages import Button, Msg, Outcome, rows
 from bot.pairing import Pairing
 
 CONFIRM_SECONDS = 15 * 60
+FORMER = 0  # the placeholder user (migration 0005) who stands in for an erased partner
+# Which column names the writer of a table's rows: a row the erased person wrote goes.
+AUTHOR = {
+    "answers": "user_id",
+    "checkin_progress": "user_id",
+    "conflict_turns": "user_id",
+    "agreements": "author",
+    "promises": "promiser_id",
+    "appreciations": "from_id",
+}
+# Tables whose rows are the other partner's record too: a column that names the erased
+# person (not as writer) becomes FORMER. Any other table's rows that name them are deleted.
+KEPT = frozenset({"couples", "conflict_conversations", "agreements", "promises", "appreciations"})
+# Words in a kept row that the erased person wrote: wiped. (table -> (writer column, columns))
+WIPE = {"conflict_conversations": ("initiator", ("topic",))}
 # Columns that hold a Telegram user id, across every feature's tables. Any column with a
 # foreign key to users(id) is added at run time.
 USER_COLUMNS = frozenset(
@@ -277,7 +295,8 @@ class DataRights:
         return out.say(Msg(actor.chat_id, self.core.t("delete.done"), edit_message_id=message_id))
 
     async def erase(self, uid: int) -> list[int]:
-        """Erase every trace of `uid`; tell the partner only that the pairing ended."""
+        """Erase everything `uid` wrote and everything naming them; the partner keeps their
+        own words and is told what happened."""
         queued: list[int] = []
         async with self.core.db.tx() as conn:
             couple = await self.core.couple_of(conn, uid)
@@ -302,9 +321,36 @@ class DataRights:
                     conn, "SELECT id FROM couples WHERE user_a = ? OR user_b = ?", (uid, uid)
                 )
             ]
-            await self._delete_couples(conn, couples)
-            for table, col in await user_columns(conn):
-                await conn.execute(f'DELETE FROM "{table}" WHERE "{col}" = ?', (uid,))
+            if couples:  # a summary is both people's scores and names
+                marks = ",".join("?" * len(couples))
+                await conn.execute(f"DELETE FROM summaries WHERE couple_id IN ({marks})", couples)
+            columns = [(t, c) for t, c in await user_columns(conn) if t != "users"]
+            for table, col in columns:  # what they wrote, first
+                if AUTHOR.get(table) == col:
+                    await conn.execute(f'DELETE FROM "{table}" WHERE "{col}" = ?', (uid,))
+            for table, col in columns:
+                if AUTHOR.get(table) == col:
+                    continue
+                if table in WIPE and WIPE[table][0] == col:
+                    wiped = ", ".join(f'"{w}" = NULL' for w in WIPE[table][1])
+                    await conn.execute(
+                        f'UPDATE "{table}" SET {wiped}, "{col}" = ? WHERE "{col}" = ?',
+                        (FORMER, uid),
+                    )
+                elif table in KEPT:
+                    await conn.execute(
+                        f'UPDATE "{table}" SET "{col}" = ? WHERE "{col}" = ?', (FORMER, uid)
+                    )
+                else:
+                    await conn.execute(f'DELETE FROM "{table}" WHERE "{col}" = ?', (uid,))
+            # A couple both of whom have erased their data holds nobody's words any more.
+            gone = [
+                r["id"]
+                for r in await fetch_all(
+                    conn, "SELECT id FROM couples WHERE user_a = ? AND user_b = ?", (FORMER, FORMER)
+                )
+            ]
+            await self._delete_couples(conn, gone)
             await conn.execute("DELETE FROM users WHERE id = ?", (uid,))
             if partner is not None:
                 queued += await self.core.queue_all(

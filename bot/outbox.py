@@ -46,8 +46,8 @@ class Outbox:
                 "AND chat_id IN (SELECT id FROM users WHERE reachable = 0)"
             )
             where = "sent_at IS NULL AND failed IS NULL AND (claimed_at IS NULL OR claimed_at < ?)"
-            where += " AND id > ?"
-            params: list[object] = [now - STALE_CLAIM, after]
+            where += " AND id > ? AND (not_before IS NULL OR not_before <= ?)"
+            params: list[object] = [now - STALE_CLAIM, after, now]
             if ids is not None:
                 if not ids:
                     return []

@@ -463,16 +463,25 @@ class Promises(Feature):
         queued: list[int] = []
         now = self.core.now()
         async with self.core.db.tx() as conn:
-            due = [
-                self._row(r)
-                for r in await fetch_all(
-                    conn,
-                    "SELECT p.* FROM promises p JOIN couples c ON c.id = p.couple_id "
-                    "WHERE p.ask_at IS NOT NULL AND p.ask_at <= ? AND p.state = 'open' "
-                    "AND c.stage = 'active' ORDER BY p.ask_at LIMIT 500",
-                    (now,),
-                )
-            ]
+            found = await fetch_all(
+                conn,
+                "SELECT p.*, c.timezone AS zone, c.quiet_start, c.quiet_end "
+                "FROM promises p JOIN couples c ON c.id = p.couple_id "
+                "WHERE p.ask_at IS NOT NULL AND p.ask_at <= ? AND p.state = 'open' "
+                "AND c.stage = 'active' ORDER BY p.ask_at LIMIT 500",
+                (now,),
+            )
+            due = []
+            for r in found:
+                zone = r["zone"] or self.core.settings.default_timezone
+                quiet = schedule.Quiet.of(zone, r["quiet_start"], r["quiet_end"])
+                if quiet.covers(self.core.clock.now()):  # a follow-up waits for the morning
+                    await conn.execute(
+                        "UPDATE promises SET ask_at = ? WHERE id = ?",
+                        (quiet.outside_ts(now), r["id"]),
+                    )
+                else:
+                    due.append(self._row(r))
             for p in due:
                 n = p.asks + 1
                 await conn.execute(

@@ -466,7 +466,11 @@ class Summaries(Feature):
             for chat in couple.reveal_chats:
                 msgs = self.messages(chat, rendered.text, png)
                 queued += await self.core.queue_all(
-                    conn, msgs, key=f"summary:{couple_id}:{week}:{chat}"
+                    conn,
+                    msgs,
+                    key=f"summary:{couple_id}:{week}:{chat}",
+                    # Scheduled, so never in the night: held until their quiet hours end.
+                    not_before=self.core.quiet(couple).outside_ts(self.core.now()),
                 )
             return queued
 

@@ -12,11 +12,21 @@ from cryptography.fernet import Fernet
 
 import content
 from bot.clock import ManualClock
-from bot.conflict import Conflict, Conv, NudgeMatcher, break_until, refusal
+from bot.conflict import (
+    BREAK_CHOICES,
+    LATER_CHOICES,
+    Conflict,
+    Conv,
+    NudgeMatcher,
+    break_until,
+    offered,
+    refusal,
+)
 from bot.core import Actor, Core
 from bot.crypto import Cipher
 from bot.db import Database
 from bot.messages import Outcome
+from bot.schedule import Quiet
 from bot.settings import Settings
 
 A, B, C = 1, 2, 3
@@ -221,12 +231,44 @@ def test_nudges_normalise_phone_apostrophes_and_respect_word_boundaries() -> Non
 
 
 def test_break_times_stay_between_20_minutes_and_a_day() -> None:
+    awake = Quiet.of("Europe/Berlin", "00:00", "00:00")  # no quiet hours
     morning = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)  # 10:00 in Berlin
-    assert break_until("20", morning, "Europe/Berlin") == morning + timedelta(minutes=20)
-    assert break_until("eve", morning, "Europe/Berlin") == datetime(2026, 11, 23, 18, 0, tzinfo=UTC)
+    assert break_until("20", morning, awake) == morning + timedelta(minutes=20)
+    assert break_until("eve", morning, awake) == datetime(2026, 11, 23, 18, 0, tzinfo=UTC)
     late = datetime(2026, 11, 23, 21, 0, tzinfo=UTC)
-    assert break_until("eve", late, "Europe/Berlin") == late + timedelta(hours=3)
+    assert break_until("eve", late, awake) == late + timedelta(hours=3)
     just_before = datetime(2026, 11, 23, 17, 50, tzinfo=UTC)
-    assert break_until("eve", just_before, "Europe/Berlin") == just_before + timedelta(minutes=20)
-    assert break_until("tmr", morning, "Europe/Berlin") == morning + timedelta(hours=24)
-    assert break_until("999", morning, "Europe/Berlin") is None
+    assert break_until("eve", just_before, awake) == just_before + timedelta(minutes=20)
+    assert break_until("tmr", morning, awake) == morning + timedelta(hours=24)
+    assert break_until("mor", morning, awake) is None
+    assert break_until("999", morning, awake) is None
+
+
+def test_no_choice_lands_in_quiet_hours() -> None:
+    """Seen: "This evening" chosen at 21:01 meant 00:01; a break ended at 01:06."""
+    quiet = Quiet.of("Europe/Berlin", "22:00", "08:00")
+    at_2101 = datetime(2026, 11, 23, 20, 1, tzinfo=UTC)  # 21:01 in Berlin
+    assert break_until("eve", at_2101, quiet) is None  # would be 00:01
+    assert break_until("60", at_2101, quiet) is None  # 22:01
+    assert break_until("20", at_2101, quiet) == at_2101 + timedelta(minutes=20)
+    assert break_until("mor", at_2101, quiet) == datetime(2026, 11, 24, 7, 0, tzinfo=UTC)
+    assert offered(BREAK_CHOICES, at_2101, quiet) == ["20", "mor", "tmr"]
+    at_2150 = datetime(2026, 11, 23, 20, 50, tzinfo=UTC)
+    assert offered(LATER_CHOICES, at_2150, quiet) == ["mor", "tmr"]
+    for code in offered(BREAK_CHOICES, at_2150, quiet):
+        until = break_until(code, at_2150, quiet)
+        assert until is not None and not quiet.covers(until)
+
+
+def test_quiet_hours_move_a_moment_to_the_morning() -> None:
+    quiet = Quiet.of("Europe/Berlin", "22:00", "08:00")
+    evening = datetime(2026, 11, 23, 22, 30, tzinfo=UTC)  # 23:30 Berlin
+    assert quiet.outside(evening) == datetime(2026, 11, 24, 7, 0, tzinfo=UTC)
+    small_hours = datetime(2026, 11, 24, 1, 0, tzinfo=UTC)  # 02:00 Berlin
+    assert quiet.outside(small_hours) == datetime(2026, 11, 24, 7, 0, tzinfo=UTC)
+    day = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
+    assert quiet.outside(day) == day
+    daytime = Quiet.of("Europe/Berlin", "13:00", "14:00")  # a window that does not wrap
+    assert daytime.covers(day + timedelta(minutes=30)) and not daytime.covers(
+        day - timedelta(hours=1)
+    )

@@ -130,7 +130,9 @@ async def test_deletedata_leaves_no_trace(world: World, alice: Person) -> None:
         await svc.core.queue(conn, Msg(alice.id, "x"), key=f"ci:1:unreachable:{zed.id}")
 
     await world.send(zed, "/deletedata")
-    assert "Erase everything?" in world.last_text(zed.id)
+    ask = world.last_text(zed.id)
+    assert "Erase your data?" in ask
+    assert "What goes" in ask and "What stays" in ask and "your former partner" in ask
     await world.press(zed, "Keep my data")
     assert "Nothing was erased" in world.last_text(zed.id)
     await world.send(zed, "/deletedata")
@@ -142,7 +144,7 @@ async def test_deletedata_leaves_no_trace(world: World, alice: Person) -> None:
     await world.press(zed, "Yes, erase everything")
     assert "Everything you wrote here is erased" in world.last_text(zed.id)
     told = world.last_text(alice.id)
-    assert told == "Your pairing on Trellis has ended. Send /start if you want a new invite link."
+    assert "erased their data" in told and "/export" in told and "/deletedata" in told
 
     cipher = svc.core.cipher
     async with svc.core.db.tx() as conn:
@@ -171,9 +173,19 @@ async def test_deletedata_leaves_no_trace(world: World, alice: Person) -> None:
         async with conn.execute("SELECT key FROM outbox WHERE key IS NOT NULL") as cur:
             keys = [r[0] for r in await cur.fetchall()]
         assert keys and not [k for k in keys if str(zed.id) in k]
-        # Alice's own account and words are still there.
+        # Alice's own account and words are still there, with Zed as "your former partner".
         async with conn.execute("SELECT first_name FROM users WHERE id = ?", (alice.id,)) as cur:
             assert (await cur.fetchone()) is not None
+        async with conn.execute("SELECT note FROM answers WHERE user_id = ?", (alice.id,)) as cur:
+            notes = [cipher.dec_opt(r[0]) for r in await cur.fetchall()]
+        assert "alice-note" in notes
+        async with conn.execute(
+            "SELECT text, partner_id FROM promises WHERE promiser_id = ?", (alice.id,)
+        ) as cur:
+            kept = [(cipher.decrypt(r[0]), r[1]) for r in await cur.fetchall()]
+        assert kept == [("alice-promise", 0)]
+        async with conn.execute("SELECT user_a, user_b FROM couples") as cur:
+            assert [tuple(r) for r in await cur.fetchall()] == [(0, alice.id)]
     assert cells > 0
     assert ("promises", "promiser_id") in named and ("conflict_turns", "user_id") in named
 
@@ -216,5 +228,5 @@ async def test_deletedata_in_a_group_points_to_private(
 async def test_privacy_describes_export_and_deletion(world: World, alice: Person) -> None:
     await world.send(alice, "/privacy")
     text = world.last_text(alice.id)
-    for part in ("/export", "/deletedata", "summary", "protected", "only that it ended"):
+    for part in ("/export", "/deletedata", "summary", "protected", "your former partner"):
         assert part in text

@@ -170,3 +170,6 @@ CREATE INDEX checkin_progress_user ON checkin_progress(user_id);
 -- their quiet hours start off (they can set them in /settings).
 UPDATE couples SET quiet_start = '00:00', quiet_end = '00:00'
 WHERE local_time >= '22:00' OR local_time < '08:00';
+
+-- A scheduled message waits until this moment (the end of the couple's quiet hours).
+ALTER TABLE outbox ADD COLUMN not_before INTEGER;
