@@ -1129,7 +1129,7 @@ class Conflict(Feature):
         return t(
             "conflict.summary",
             topic=conv.topic,
-            rounds=conv.rounds_done,
+            rounds=self.core.content.plural("plural.rounds", conv.rounds_done),
             agreements=Safe("\n\n".join(parts)),
         )
 
@@ -1141,7 +1141,10 @@ class Conflict(Feature):
             conn, conv, "ended", closed_at=self.core.now(), ended_by=actor.user_id
         )
         text = self.core.t(
-            "conflict.ended", name=actor.first_name, topic=conv.topic, rounds=conv.rounds_done
+            "conflict.ended",
+            name=actor.first_name,
+            topic=conv.topic,
+            rounds=self.core.content.plural("plural.rounds", conv.rounds_done),
         )
         if agreements:
             text += "\n\n" + await self._summary(conn, conv, agreements)

@@ -101,7 +101,7 @@ class Database:
                 broken = await self.conn.execute_fetchall("PRAGMA foreign_key_check")
                 if broken:
                     await self.conn.execute("ROLLBACK")
-                    raise RuntimeError(f"migration {name} left broken references: {broken[:3]}")
+                    raise RuntimeError(f"migration {name} left broken references: {list(broken)}")
                 await self.conn.execute("COMMIT")
             finally:
                 await self.conn.execute("PRAGMA foreign_keys=ON")

@@ -254,9 +254,10 @@ class Pairing:
                 Button(z.split("/")[-1].replace("_", " "), cb("ob", "tz", c, z))
                 for z in COMMON_ZONES
             ]
+            # In a group the bot may not see typed replies: point at /timezone there.
             return Msg(
                 chat_id,
-                self.core.t("onboard.timezone"),
+                self.core.t("onboard.timezone" if chat_id > 0 else "onboard.timezone_group"),
                 tuple(tuple(zone_buttons[i : i + 2]) for i in range(0, len(zone_buttons), 2)),
             )
         if couple.stage == "day":
@@ -271,7 +272,8 @@ class Pairing:
                 ),
             )
         times = [Button(t, cb("ob", "time", c, t.replace(":", ""))) for t in TIME_CHOICES]
-        return Msg(chat_id, self.core.t("onboard.time"), rows(times[:3], times[3:]))
+        key = "onboard.time" if chat_id > 0 else "onboard.time_group"
+        return Msg(chat_id, self.core.t(key), rows(times[:3], times[3:]))
 
     async def _couple_for_press(
         self, conn: aiosqlite.Connection, actor: Actor, couple_id: int | None
@@ -301,7 +303,7 @@ class Pairing:
                 if zone is None:
                     out.toast = self.core.t("common.nothing_changed")
                     return out
-                return await self._set_zone(conn, actor, couple, zone, message_id, out)
+                return await self.set_zone(conn, actor, couple, zone, message_id, out)
             if step == "keep":
                 return await self._finish(conn, actor, couple, 6, "19:00", message_id, out)
             if step == "day":
@@ -335,7 +337,7 @@ class Pairing:
                 conn, actor, couple, couple.weekday, f"{parsed:%H:%M}", message_id, out
             )
 
-    async def _set_zone(
+    async def set_zone(
         self,
         conn: aiosqlite.Connection,
         actor: Actor,
@@ -411,7 +413,7 @@ class Pairing:
         zone = schedule.valid_zone(text)
         if zone is None:
             return out.say(Msg(actor.chat_id, self.core.t("onboard.bad_zone", text=text[:40])))
-        return await self._set_zone(conn, actor, couple, zone, None, out)
+        return await self.set_zone(conn, actor, couple, zone, None, out)
 
     async def typed_time(
         self, conn: aiosqlite.Connection, actor: Actor, couple_id: int, text: str, out: Outcome
@@ -424,25 +426,6 @@ class Pairing:
         if parsed is None:
             return out.say(Msg(actor.chat_id, self.core.t("onboard.bad_time")))
         return await self._finish(conn, actor, couple, couple.weekday, f"{parsed:%H:%M}", None, out)
-
-    async def timezone_command(self, actor: Actor, text: str) -> Outcome:
-        """`/timezone Europe/Berlin`: works in groups, where typed replies may be invisible."""
-        out = Outcome()
-        async with self.core.db.tx() as conn:
-            couple = await self.core.paired(conn, actor, out)
-            if couple is None:
-                return out
-            zone = schedule.valid_zone(text) if text else None
-            if zone is None:
-                return out.say(Msg(actor.chat_id, self.core.t("onboard.bad_zone", text=text[:40])))
-            if couple.stage == "timezone":
-                return await self._set_zone(conn, actor, couple, zone, None, out)
-            await conn.execute("UPDATE couples SET timezone = ? WHERE id = ?", (zone, couple.id))
-            if couple.stage == "active":
-                out.say(await self.reschedule(conn, couple.id, actor.chat_id))
-            else:
-                out.say(Msg(actor.chat_id, self.core.t("onboard.tz_set", zone=zone)))
-        return out
 
     async def reschedule(self, conn: aiosqlite.Connection, couple_id: int, chat_id: int) -> Msg:
         """Recompute the next due moment after any schedule change and say it plainly."""
@@ -655,21 +638,24 @@ class Pairing:
                 nxt = self.core.t("status.not_scheduled")
             group = self.core.t("status.group_yes" if couple.group_chat_id else "status.group_no")
             at = schedule.parse_hhmm(couple.local_time) or time(19)
-            out.say(
-                Msg(
-                    actor.chat_id,
-                    self.core.t(
-                        "status.paired",
-                        partner=partner,
-                        group=group,
-                        tz=tz,
-                        day=schedule.DAYS[couple.weekday],
-                        time=f"{at:%H:%M}",
-                        next=nxt,
-                        reminders=self.core.t("status.on" if couple.reminders else "status.off"),
-                    ),
-                )
+            text = self.core.t(
+                "status.paired",
+                partner=partner,
+                group=group,
+                tz=tz,
+                day=schedule.DAYS[couple.weekday],
+                time=f"{at:%H:%M}",
+                next=nxt,
+                quiet=self.core.quiet(couple).label(),
+                reminders=self.core.t("status.on" if couple.reminders else "status.off"),
             )
+            if self.core.paused(couple):
+                assert couple.paused_until is not None
+                until = schedule.human(
+                    schedule.from_ts(couple.paused_until), self.core.zone(couple)
+                )
+                text += "\n" + self.core.t("status.paused", until=until)
+            out.say(Msg(actor.chat_id, text))
         return out
 
     async def unpair_ask(self, actor: Actor) -> Outcome:

@@ -6,6 +6,8 @@ confirmed in plain words to the one who made it, and told to the partner.
 
 from __future__ import annotations
 
+from datetime import time
+
 import aiosqlite
 
 from bot import schedule
@@ -13,6 +15,20 @@ from bot.callbacks import cb
 from bot.core import Actor, Core, Couple, Safe
 from bot.messages import Button, Msg, Outcome, rows
 from bot.pairing import COMMON_ZONES, TIME_CHOICES, Pairing
+
+# Quiet-hour windows offered in /settings (couple-local; the first is the default).
+QUIET_CHOICES = (
+    ("22:00", "08:00"),
+    ("21:00", "07:00"),
+    ("23:00", "08:00"),
+    ("22:00", "09:00"),
+    ("23:00", "07:00"),
+    ("00:00", "07:00"),
+)
+
+
+class Refused(Exception):
+    """A setting that cannot be taken as asked; the message says why and what to do."""
 
 
 class Preferences:
@@ -42,6 +58,7 @@ class Preferences:
                 "prefs.reveal_" + ("group" if couple.reveal_to == "group" else "private")
             ),
             next=nxt,
+            quiet=self.core.quiet(couple).label(),
         )
         if paused and couple.paused_until:
             text += "\n" + self.core.t(
@@ -68,6 +85,7 @@ class Preferences:
                 Button(self.core.t("prefs.reminders_button"), cb("st", c, "reminders")),
                 Button(self.core.t("prefs.reveal_button"), cb("st", c, "reveal")),
             ],
+            [Button(self.core.t("prefs.quiet_button"), cb("st", c, "menu", "quiet"))],
         )
         return Msg(chat_id, text, buttons, edit_message_id=edit)
 
@@ -93,7 +111,23 @@ class Preferences:
             return Msg(
                 chat_id, self.core.t("onboard.day"), rows(days[:4], days[4:]), edit_message_id=edit
             )
-        times = [Button(t, cb("st", c, "time", t.replace(":", ""))) for t in TIME_CHOICES]
+        if which == "quiet":
+            windows = [
+                Button(f"{a}–{b}", cb("st", c, "quiet", a.replace(":", "") + b.replace(":", "")))
+                for a, b in QUIET_CHOICES
+            ]
+            return Msg(
+                chat_id,
+                self.core.t("prefs.pick_quiet", quiet=self.core.quiet(couple).label()),
+                rows(windows[:3], windows[3:]),
+                edit_message_id=edit,
+            )
+        # Times inside the quiet hours are not offered: nothing fires in the night.
+        quiet = self.core.quiet(couple)
+        choices = [
+            t for t in TIME_CHOICES if not quiet.covers_time(schedule.parse_hhmm(t) or time())
+        ]
+        times = [Button(t, cb("st", c, "time", t.replace(":", ""))) for t in choices]
         return Msg(
             chat_id,
             self.core.t("prefs.pick_time"),
@@ -116,11 +150,35 @@ class Preferences:
                 if value == "time" and actor.private:  # a typed time is welcome too
                     await self.core.set_awaiting(conn, actor.user_id, f"stime:{couple.id}")
                 return out.say(self._menu(couple, actor.chat_id, value, message_id))
-            change = await self._apply(conn, actor, couple, action, value)
+            try:
+                change = await self._apply(conn, actor, couple, action, value)
+            except Refused as why:
+                return out.say(self._card(couple, actor.chat_id, str(why), edit=message_id))
             if change is None:
                 out.toast = self.core.t("common.nothing_changed")
                 return out
             await self._changed(conn, actor, couple, change, message_id, out)
+        return out
+
+    async def timezone_command(self, actor: Actor, text: str) -> Outcome:
+        """`/timezone Europe/Berlin`: works in groups, where typed replies may be invisible.
+        A shared setting: a real change is told to the partner, like any in /settings."""
+        out = Outcome()
+        async with self.core.db.tx() as conn:
+            couple = await self.core.paired(conn, actor, out)
+            if couple is None:
+                return out
+            if not text:
+                return out.say(self._menu(couple, actor.chat_id, "tz", None))
+            zone = schedule.valid_zone(text)
+            if zone is None:
+                return out.say(Msg(actor.chat_id, self.core.t("onboard.bad_zone", text=text[:40])))
+            if couple.stage == "timezone":
+                return await self.pairing.set_zone(conn, actor, couple, zone, None, out)
+            change = await self._apply(conn, actor, couple, "tz", zone)
+            if change is None:
+                return out.say(Msg(actor.chat_id, self.core.t("prefs.same_zone", zone=zone)))
+            await self._changed(conn, actor, couple, change, None, out)
         return out
 
     async def typed_time(
@@ -134,9 +192,15 @@ class Preferences:
         at = schedule.parse_hhmm(text)
         if at is None:
             return out.say(Msg(actor.chat_id, self.core.t("onboard.bad_time")))
+        quiet = self.core.quiet(couple)
+        if quiet.covers_time(at):
+            return out.say(
+                Msg(actor.chat_id, self.core.t("prefs.time_in_quiet", quiet=quiet.label()))
+            )
         await self.core.set_awaiting(conn, actor.user_id, None)
         change = await self._apply(conn, actor, couple, "time", f"{at:%H%M}")
-        assert change is not None
+        if change is None:
+            return out.say(Msg(actor.chat_id, self.core.t("prefs.same_time", time=f"{at:%H:%M}")))
         await self._changed(conn, actor, couple, change, None, out)
         return out
 
@@ -205,12 +269,29 @@ class Preferences:
             await conn.execute(
                 "UPDATE couples SET paused_until = ? WHERE id = ?", (until, couple.id)
             )
-            return self.core.t("prefs.paused", n=int(value))
+            return self.core.t(
+                "prefs.paused", weeks=self.core.content.plural("plural.weeks", int(value))
+            )
         if action == "resume":
             if not self._paused(couple):
                 return None
             await conn.execute("UPDATE couples SET paused_until = NULL WHERE id = ?", (couple.id,))
             return self.core.t("prefs.resumed")
+        if action == "quiet" and len(value) == 8:
+            start, end = f"{value[:2]}:{value[2:4]}", f"{value[4:6]}:{value[6:]}"
+            if (start, end) not in QUIET_CHOICES or (start, end) == (
+                couple.quiet_start,
+                couple.quiet_end,
+            ):
+                return None
+            at = schedule.parse_hhmm(couple.local_time)
+            if at is not None and schedule.Quiet.of("UTC", start, end).covers_time(at):
+                raise Refused(self.core.t("prefs.quiet_covers_checkin", time=couple.local_time))
+            await conn.execute(
+                "UPDATE couples SET quiet_start = ?, quiet_end = ? WHERE id = ?",
+                (start, end, couple.id),
+            )
+            return self.core.t("prefs.quiet_set", quiet=f"{start}–{end}")
         if action == "reminders":
             await conn.execute(
                 "UPDATE couples SET reminders = 1 - reminders WHERE id = ?", (couple.id,)

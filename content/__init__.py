@@ -132,6 +132,11 @@ class Content(BaseModel):
         """The string `key`, formatted. A missing key is a bug: it raises."""
         return self.strings[key].format(**values)
 
+    def plural(self, key: str, n: int) -> str:
+        """`n` with the form of `key` its number takes ('1 week', '2 weeks'): the catalogue
+        holds one string per plural category under `key.<category>`."""
+        return self.t(f"{key}.{plural_category(n)}", n=n)
+
     def has_string(self, key: str) -> bool:
         return key in self.strings
 
@@ -152,6 +157,12 @@ class Content(BaseModel):
         self._questions = {q.id: q for q in self.questions}
         for q in sorted(self.questions, key=lambda q: (q.kind != "scale", q.id)):
             self._by_theme.setdefault(q.theme, []).append(q)
+
+
+def plural_category(n: int) -> str:
+    """English plural rule (CLDR: 'one' for 1, else 'other'); a language with more
+    categories (few, many) plugs its own rule in here."""
+    return "one" if n == 1 else "other"
 
 
 def _read(name: str) -> dict:

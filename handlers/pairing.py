@@ -83,7 +83,7 @@ async def group_vote(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
 
 async def timezone(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """/timezone <IANA name>."""
-    out = await svc(context).pairing.timezone_command(actor_of(update), command_args(context))
+    out = await svc(context).preferences.timezone_command(actor_of(update), command_args(context))
     await deliver(update, context, out)
 
 

@@ -261,10 +261,12 @@ async def test_settings_change_recomputes_and_pause_skips(
     await world.press(alice, "Day")
     await world.press(alice, "Tue")
     assert "Next check-in: Tuesday 24 November, 19:00 Europe/Berlin" in world.last_text(alice.id)
-    assert world.said(bob.id, "Alice changed your settings")
+    assert world.said(bob.id, "Alice changed your shared settings")
     await world.press(alice, "⏰ Time")
-    await world.send(alice, "7:45")
-    assert "Next check-in: Tuesday 24 November, 07:45 Europe/Berlin" in world.texts(alice.id)[-1]
+    await world.send(alice, "7:45")  # inside the quiet hours: refused, kindly
+    assert "falls in your quiet hours (22:00–08:00)" in world.last_text(alice.id)
+    await world.send(alice, "8:45")
+    assert "Next check-in: Tuesday 24 November, 08:45 Europe/Berlin" in world.texts(alice.id)[-1]
     await world.press(alice, "2w")
     assert "Tuesday 8 December" in world.last_text(alice.id)
     await sweep_through(world, world.clock.now(), 24 * 14 - 24, step_minutes=360)

@@ -111,7 +111,7 @@ async def test_full_conversation_in_private_chats(world: World, alice: Person, b
     await world.press(alice, "Yes, please")
     for who in (alice, bob):
         summary = world.last_text(who.id)
-        assert "You talked about “weekends with my family”: 2 round(s)" in summary
+        assert "You talked about “weekends with my family”: 2 rounds" in summary
         assert "Bob will: Would you be willing to keep one Sunday a month for us?" in summary
         assert "Alice will: I will plan the visits" in summary
         assert "Bob will: I will tell you on Friday" in summary
@@ -193,7 +193,7 @@ async def test_full_conversation_in_group_with_out_of_turn_and_nudge(
         assert "not your turn" in toast(world)
         await world.press(other, "Yes, please", chat_id=GROUP)
     summary = world.last_text(GROUP)
-    assert "You talked about “the dishes”: 1 round(s)" in summary
+    assert "You talked about “the dishes”: 1 round" in summary
     assert summary.count("will:") == 4
     assert not world.said(alice.id, "You talked about")  # the group holds it
     del g
@@ -375,7 +375,7 @@ async def test_restart_at_every_step(world: World, alice: Person, bob: Person) -
             await world.press(who, what)
         await world.restart()
     await world.press(alice, "Yes, please")
-    assert "You talked about “sleep”: 1 round(s)" in world.last_text(bob.id)
+    assert "You talked about “sleep”: 1 round" in world.last_text(bob.id)
     assert "Alice will: I will read in the living room" in world.last_text(alice.id)
 
 

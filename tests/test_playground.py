@@ -39,7 +39,7 @@ async def test_first_week_example_replays_with_the_key_moments(tmp_path: Path) -
     assert "Alice: Cooking together on Saturday" in transcript
     # the conversation runs to its close
     assert "[1] Now is good   [2] Later…" in transcript
-    assert "You talked about “the dishes”: 1 round(s)" in transcript
+    assert "You talked about “the dishes”: 1 round" in transcript
     assert "• Alice will: I will tell you when a week gets heavy" in transcript
     # buttons are numbered, HTML is gone
     assert "[1] Yes, pair us   [2] Not now" in transcript
