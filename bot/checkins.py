@@ -312,20 +312,47 @@ class Checkins(Feature):
             text = self.core.t("checkin.intro", count=total) + "\n\n" + text
         return text
 
-    def _note_prompt(self, chat: int, checkin_id: int, pos: int) -> Msg:
+    def _note_prompt(
+        self, chat: int, checkin_id: int, pos: int, note: str | None = None, dropped: bool = False
+    ) -> Msg:
+        """Asks for a note and says where it goes; a note already written is shown with
+        Keep / Remove, so going Back never loses or keeps one without the writer knowing."""
+        change = Button(self.core.t("checkin.change"), cb("cn", checkin_id, pos, "back"))
+        if note:
+            return Msg(
+                chat,
+                self.core.t("checkin.note_existing", note=note),
+                rows(
+                    [
+                        Button(self.core.t("checkin.keep_note"), cb("cn", checkin_id, pos, "skip")),
+                        Button(
+                            self.core.t("checkin.remove_note"), cb("cn", checkin_id, pos, "del")
+                        ),
+                    ],
+                    [change],
+                ),
+            )
+        text = self.core.t("checkin.note")
+        if dropped:
+            text = self.core.t("checkin.note_dropped") + "\n\n" + text
         return Msg(
             chat,
-            self.core.t("checkin.note"),
-            rows(
-                [
-                    Button(self.core.t("checkin.skip"), cb("cn", checkin_id, pos, "skip")),
-                    Button(self.core.t("checkin.change"), cb("cn", checkin_id, pos, "back")),
-                ]
-            ),
+            text,
+            rows([Button(self.core.t("checkin.skip"), cb("cn", checkin_id, pos, "skip")), change]),
+        )
+
+    async def _stored(
+        self, conn: aiosqlite.Connection, p: Progress, user: int, qid: str
+    ) -> aiosqlite.Row | None:
+        return await fetch_one(
+            conn,
+            "SELECT value, text, note FROM answers "
+            "WHERE checkin_id = ? AND user_id = ? AND question_id = ?",
+            (p.checkin_id, user, qid),
         )
 
     def _current(self, chat: int, p: Progress) -> Msg:
-        if p.stage == "note":
+        if p.stage == "note":  # (a note already written is shown when the score is pressed)
             return self._note_prompt(chat, p.checkin_id, p.position)
         return self._question(chat, p.checkin_id, p.items, p.position)
 
@@ -389,9 +416,18 @@ class Checkins(Feature):
                     await self._set_stage(conn, p, actor.user_id, pos, "answer")
                     return out.say(self._question(actor.chat_id, p.checkin_id, p.items, pos))
                 await self.core.set_awaiting(conn, actor.user_id, None)
-                out.say(
-                    Msg(actor.chat_id, self.core.t("checkin.no_note"), edit_message_id=message_id)
-                )
+                stored = await self._stored(conn, p, actor.user_id, q.id)
+                note = stored["note"] if stored is not None else None
+                if value == "del" and note is not None:
+                    await conn.execute(
+                        "UPDATE answers SET note = NULL "
+                        "WHERE checkin_id = ? AND user_id = ? AND question_id = ?",
+                        (p.checkin_id, actor.user_id, q.id),
+                    )
+                    said = "checkin.note_removed"
+                else:
+                    said = "checkin.note_kept" if note is not None else "checkin.no_note"
+                out.say(Msg(actor.chat_id, self.core.t(said), edit_message_id=message_id))
                 return await self._advance(conn, actor, p, out)
             if q.kind == "scale":
                 try:
@@ -401,13 +437,32 @@ class Checkins(Feature):
                 if not 1 <= score <= 5:
                     out.toast = self.core.t("common.nothing_changed")
                     return out
+                before = await self._stored(conn, p, actor.user_id, q.id)
                 await self._store(conn, p, actor.user_id, q.id, q.theme, value=score)
+                after = await self._stored(conn, p, actor.user_id, q.id)
                 await self._set_stage(conn, p, actor.user_id, pos, "note")
                 await self.core.set_awaiting(conn, actor.user_id, f"note:{p.checkin_id}:{pos}")
                 label = q.low if score == 1 else q.high if score == 5 else ""
                 chosen = self.core.t("checkin.chosen", text=q.text, value=score, label=label)
                 out.say(Msg(actor.chat_id, chosen, edit_message_id=message_id))
-                return out.say(self._note_prompt(actor.chat_id, p.checkin_id, pos))
+                note = self.core.cipher.dec_opt(after["note"]) if after is not None else None
+                # A note written for another score went with it: the writer is told.
+                dropped = before is not None and before["note"] is not None and note is None
+                return out.say(self._note_prompt(actor.chat_id, p.checkin_id, pos, note, dropped))
+            if value == "keep":  # an open question shown again after Back: keep the answer
+                stored = await self._stored(conn, p, actor.user_id, q.id)
+                if stored is None or stored["text"] is None:
+                    out.toast = self.core.t("checkin.type_answer")
+                    return out
+                await self.core.set_awaiting(conn, actor.user_id, None)
+                out.say(
+                    Msg(
+                        actor.chat_id,
+                        self.core.t("checkin.answer_kept"),
+                        edit_message_id=message_id,
+                    )
+                )
+                return await self._advance(conn, actor, p, out)
             if value == "skip":  # an open question, skipped
                 await conn.execute(
                     "DELETE FROM answers WHERE checkin_id = ? AND user_id = ? AND question_id = ?",
@@ -433,7 +488,19 @@ class Checkins(Feature):
         await self._set_stage(conn, p, actor.user_id, pos, "answer")
         await self.core.set_awaiting(conn, actor.user_id, self._awaiting_for(p, pos))
         out.say(Msg(actor.chat_id, self.core.t("checkin.went_back"), edit_message_id=message_id))
-        return out.say(self._question(actor.chat_id, p.checkin_id, p.items, pos))
+        question = self._question(actor.chat_id, p.checkin_id, p.items, pos)
+        q = self.core.content.question(p.items[pos])
+        stored = await self._stored(conn, p, actor.user_id, q.id) if q.kind == "open" else None
+        if stored is not None and stored["text"] is not None:
+            # Skip would remove what they wrote: show it, and offer to keep it as it is.
+            written = self.core.cipher.decrypt(stored["text"])
+            keep = Button(self.core.t("checkin.keep_answer"), cb("ci", p.checkin_id, pos, "keep"))
+            question = dataclasses.replace(
+                question,
+                text=question.text + "\n\n" + self.core.t("checkin.answer_existing", text=written),
+                buttons=((keep,), *question.buttons),
+            )
+        return out.say(question)
 
     def _awaiting_at(self, p: Progress) -> str | None:
         """The typed text the user's current step waits for, as `users.awaiting`."""

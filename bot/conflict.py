@@ -45,8 +45,10 @@ PARK_AFTER = 24 * 3600
 MIN_BREAK = 20 * 60
 MAX_BREAK = 24 * 3600
 FOLLOW_UP_AFTER = 7 * 24 * 3600
+# Limits on what a partner writes. Text over a limit is never cut: the writer is told the
+# limit and asked to shorten it, and nothing is sent or saved meanwhile.
 TOPIC_MAX = 200
-AGREEMENT_MAX = 400
+AGREEMENT_MAX = 300  # becomes a promise, whose limit is the same (Promises.MAX_TEXT)
 TEXT_MAX = 3000  # leaves room for the name and quotes within Telegram's 4096
 EVENING = time(19)
 
@@ -604,7 +606,9 @@ class Conflict(Feature):
                         ),
                     )
                 )
-            topic = " ".join(topic.split())[:TOPIC_MAX]
+            topic = " ".join(topic.split())
+            if len(topic) > TOPIC_MAX:
+                return out.say(self._too_long(actor, "topic", topic, TOPIC_MAX))
             now = self.core.now()
             cur = await conn.execute(
                 "INSERT INTO conflict_conversations (couple_id, initiator, partner, group_chat_id, "
@@ -685,7 +689,9 @@ class Conflict(Feature):
     async def _on_text(
         self, conn: aiosqlite.Connection, conv: Conv, actor: Actor, text: str, out: Outcome
     ) -> Outcome:
-        text = text.strip()[:TEXT_MAX]
+        text = text.strip()
+        if len(text) > TEXT_MAX:  # nothing goes anywhere: the writer shortens it first
+            return out.say(self._too_long(actor, "text", text, TEXT_MAX))
         uid, s, t = actor.user_id, conv.state, self.core.t
         group = conv.group_chat_id is not None
         names = await self._names(conn, conv)
@@ -702,9 +708,10 @@ class Conflict(Feature):
                         )
                     )
                 )
-            conv = await self._move(
-                conn, conv, "appointment", topic=" ".join(text.split())[:TOPIC_MAX]
-            )
+            topic = " ".join(text.split())
+            if len(topic) > TOPIC_MAX:
+                return out.say(self._too_long(actor, "topic", topic, TOPIC_MAX))
+            conv = await self._move(conn, conv, "appointment", topic=topic)
             return await self._show(conn, conv, out, actor)
         if s in FLOOR or s == "requests":
             await self._nudge(conn, conv, actor, text, out)
@@ -739,6 +746,12 @@ class Conflict(Feature):
             when = schedule.human(schedule.from_ts(conv.resume_at or 0), await self._tz(conn, conv))
             return out.say(Msg(actor.chat_id, t("conflict.timeout_hint", when=when)))
         return out.say(Msg(actor.chat_id, t("conflict.use_buttons")))
+
+    def _too_long(self, actor: Actor, what: str, text: str, limit: int) -> Msg:
+        return Msg(
+            actor.chat_id,
+            self.core.t(f"conflict.too_long_{what}", length=len(text), limit=limit),
+        )
 
     async def _enter_speaking(
         self,
@@ -795,7 +808,8 @@ class Conflict(Feature):
         out: Outcome,
     ) -> Outcome:
         uid, t = actor.user_id, self.core.t
-        text = text[:AGREEMENT_MAX]  # four of them must fit in one summary message
+        if len(text) > AGREEMENT_MAX:  # four of them must fit in one summary message
+            return out.say(self._too_long(actor, "request", text, AGREEMENT_MAX))
         partner = conv.other(uid)
         mine = {a.kind for a in await self._agreements(conn, conv.id, "AND author = ?", (uid,))}
         if "request" not in mine:

@@ -85,6 +85,10 @@ class Pairing:
     async def start(self, actor: Actor, payload: str | None) -> Outcome:
         out = Outcome()
         async with self.core.db.tx() as conn:
+            known = await fetch_one(
+                conn, "SELECT private_chat FROM users WHERE id = ?", (actor.user_id,)
+            )
+            first_private = known is None or not known["private_chat"]
             await self.core.touch_user(conn, actor)
             couple = await self.core.couple_of(conn, actor.user_id)
             if payload and payload != HELLO:
@@ -107,7 +111,8 @@ class Pairing:
                 return out
             partner = await self.core.first_name(conn, couple.partner_of(actor.user_id))
             out.say(Msg(actor.chat_id, self.core.t("pair.welcome_back", partner=partner)))
-            out.queued += await self._announce_private_started(conn, couple)
+            if first_private:  # the group hears of it once, not at every /start
+                out.queued += await self._announce_private_started(conn, couple)
             if couple.stage not in ("active", "dissolved") and couple.group_chat_id is None:
                 out.say(await self._onboarding_prompt(conn, couple, actor.chat_id))
         return out
@@ -128,19 +133,19 @@ class Pairing:
             return "invite.unknown", None
         if row["inviter_id"] == actor.user_id:
             return "invite.self", row
+        # Who is paired comes first: an old link of your own partner's is not "replaced".
+        if couple is not None and couple.has(row["inviter_id"]):
+            return "invite.already_yours", row
+        if couple is not None:
+            return "invite.you_are_paired", row
         if row["used_by"] is not None:
-            if couple is not None and couple.has(row["inviter_id"]):
-                return "invite.already_yours", row
             return "invite.used", row
-        inviter_couple = await self.core.couple_of(conn, row["inviter_id"])
-        if inviter_couple is not None and couple is None:
+        if await self.core.couple_of(conn, row["inviter_id"]) is not None:
             return "invite.inviter_paired", row
         if row["used_at"] is not None:
             return "invite.replaced", row
         if row["expires_at"] <= self.core.now():
             return "invite.expired", row
-        if couple is not None:
-            return "invite.you_are_paired", row
         return None, row
 
     async def _open_invite(

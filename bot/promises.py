@@ -218,8 +218,10 @@ class Promises(Feature):
         if row is None or promiser_id not in (row["user_a"], row["user_b"]):
             raise ValueError("the promiser is not in that couple")
         partner = row["user_b"] if promiser_id == row["user_a"] else row["user_a"]
+        if len(text.strip()) > MAX_TEXT:  # /conflict refuses longer requests: never cut here
+            raise ValueError("an agreement longer than a promise may be")
         return await self._insert(
-            conn, couple_id, promiser_id, partner, text.strip()[:MAX_TEXT], due_at, "conflict"
+            conn, couple_id, promiser_id, partner, text.strip(), due_at, "conflict"
         )
 
     async def promise_command(self, actor: Actor, args: str) -> Outcome:

@@ -68,10 +68,19 @@ async def held_press(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
 
 
 async def unknown_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """A command the bot does not know (private chats only; groups stay quiet)."""
+    """A command the bot does not know: in private, and in a group when addressed to us
+    (`/foo@OurBot`); a bare `/foo` in a group may be meant for another bot, so we stay quiet."""
+    assert update.message is not None and update.message.text is not None
     actor = actor_of(update)
+    if not actor.private:
+        command = update.message.text.split()[0]
+        _, _, addressed = command.partition("@")
+        if addressed.lower() != (context.bot.username or "").lower():
+            return
     await deliver(
-        update, context, Outcome().say(Msg(actor.chat_id, svc(context).core.t("common.unasked")))
+        update,
+        context,
+        Outcome().say(Msg(actor.chat_id, svc(context).core.t("common.unknown_command"))),
     )
 
 
@@ -119,7 +128,7 @@ def register_fallbacks(app: Application) -> None:
         [
             MessageHandler(private & filters.TEXT & ~filters.COMMAND, private_text),
             CallbackQueryHandler(held_press, pattern=r"^ht:"),
-            MessageHandler(private & filters.COMMAND, unknown_command),
+            MessageHandler(filters.COMMAND, unknown_command),
             CallbackQueryHandler(stray_press),
         ]
     )
