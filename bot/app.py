@@ -50,6 +50,7 @@ PRIVATE_COMMANDS = [
     ("export", "Download what you wrote"),
     ("deletedata", "Erase your data"),
     ("privacy", "What is stored and why"),
+    ("safety", "Help, and what stays private"),
     ("unpair", "End the pairing"),
     ("help", "Every command"),
 ]

@@ -27,6 +27,7 @@ from bot.core import COUPLE_COLUMNS, Actor, Core, Couple, Safe, couple_from_row
 from bot.db import fetch_all, fetch_one
 from bot.feature import Feature, TextRoute
 from bot.messages import Button, Msg, Outcome, rows, split_message
+from bot.safety import Hold, Safety
 
 SWEEP_BATCH = 1000
 HISTORY_WEEKS = 10  # composition looks back this far (the no-repeat window is 8)
@@ -45,8 +46,12 @@ class Progress:
 
 
 class Checkins(Feature):
-    def __init__(self, core: Core) -> None:
+    def __init__(self, core: Core, safety: Safety | None = None) -> None:
         super().__init__(core)
+        self.safety = safety or Safety(core)
+        # A held note or open answer, shared before the reveal, is shown in it.
+        self.safety.releasers["note"] = self._release_held
+        self.safety.releasers["answer"] = self._release_held
 
     # -- opening -----------------------------------------------------------------
 
@@ -292,11 +297,12 @@ class Checkins(Feature):
         back = (
             [Button(self.core.t("checkin.back"), cb("ci", checkin_id, pos, "back"))] if pos else []
         )
+        # Every question can be declined: "Prefer not to say" is never counted or pointed out.
+        decline = [Button(self.core.t("checkin.decline"), cb("ci", checkin_id, pos, "skip"))]
         if q.kind == "scale":
             scale = [Button(str(v), cb("ci", checkin_id, pos, v)) for v in range(1, 6)]
-            return Msg(chat, text, rows(scale, back))
-        skip = [Button(self.core.t("checkin.skip"), cb("ci", checkin_id, pos, "skip"))]
-        return Msg(chat, text, rows(skip + back))
+            return Msg(chat, text, rows(scale, decline + back))
+        return Msg(chat, text, rows(decline + back))
 
     @functools.lru_cache(maxsize=1024)  # noqa: B019 - content never changes; one per process
     def _question_text(self, qid: str, pos: int, total: int, intro: bool) -> str:
@@ -338,7 +344,10 @@ class Checkins(Feature):
         return Msg(
             chat,
             text,
-            rows([Button(self.core.t("checkin.skip"), cb("cn", checkin_id, pos, "skip")), change]),
+            rows(
+                [Button(self.core.t("checkin.only_me"), cb("cn", checkin_id, pos, "me"))],
+                [Button(self.core.t("checkin.skip"), cb("cn", checkin_id, pos, "skip")), change],
+            ),
         )
 
     async def _stored(
@@ -415,6 +424,14 @@ class Checkins(Feature):
                 if value == "back":
                     await self._set_stage(conn, p, actor.user_id, pos, "answer")
                     return out.say(self._question(actor.chat_id, p.checkin_id, p.items, pos))
+                if value == "me":  # the note that follows stays in the writer's own record
+                    await conn.execute(
+                        "UPDATE answers SET words_private = 1 "
+                        "WHERE checkin_id = ? AND user_id = ? AND question_id = ?",
+                        (p.checkin_id, actor.user_id, q.id),
+                    )
+                    text = self.core.t("checkin.only_me_prompt")
+                    return out.say(Msg(actor.chat_id, text, edit_message_id=message_id))
                 await self.core.set_awaiting(conn, actor.user_id, None)
                 stored = await self._stored(conn, p, actor.user_id, q.id)
                 note = stored["note"] if stored is not None else None
@@ -428,6 +445,13 @@ class Checkins(Feature):
                 else:
                     said = "checkin.note_kept" if note is not None else "checkin.no_note"
                 out.say(Msg(actor.chat_id, self.core.t(said), edit_message_id=message_id))
+                return await self._advance(conn, actor, p, out)
+            if value == "skip":  # "Prefer not to say": no value, no note, no comment
+                await self._store(conn, p, actor.user_id, q.id, q.theme, skip="private")
+                await self.core.set_awaiting(conn, actor.user_id, None)
+                out.say(
+                    Msg(actor.chat_id, self.core.t("checkin.declined"), edit_message_id=message_id)
+                )
                 return await self._advance(conn, actor, p, out)
             if q.kind == "scale":
                 try:
@@ -461,16 +485,6 @@ class Checkins(Feature):
                         self.core.t("checkin.answer_kept"),
                         edit_message_id=message_id,
                     )
-                )
-                return await self._advance(conn, actor, p, out)
-            if value == "skip":  # an open question, skipped
-                await conn.execute(
-                    "DELETE FROM answers WHERE checkin_id = ? AND user_id = ? AND question_id = ?",
-                    (p.checkin_id, actor.user_id, q.id),
-                )
-                await self.core.set_awaiting(conn, actor.user_id, None)
-                out.say(
-                    Msg(actor.chat_id, self.core.t("checkin.skipped"), edit_message_id=message_id)
                 )
                 return await self._advance(conn, actor, p, out)
             out.toast = self.core.t("checkin.type_answer")
@@ -531,15 +545,21 @@ class Checkins(Feature):
         *,
         value: int | None = None,
         text: str | None = None,
+        skip: str | None = None,
+        private: bool = False,
     ) -> None:
         await conn.execute(
-            "INSERT INTO answers "
-            "(checkin_id, user_id, question_id, theme, value, text, answered_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?) "
+            "INSERT INTO answers (checkin_id, user_id, question_id, theme, value, text, skip, "
+            "words_private, answered_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
             "ON CONFLICT(checkin_id, user_id, question_id) DO UPDATE"
-            " SET value = excluded.value, text = excluded.text, answered_at = excluded.answered_at,"
-            # a note belongs to the answer it was written for
-            " note = CASE WHEN answers.value IS excluded.value THEN answers.note ELSE NULL END",
+            " SET value = excluded.value, text = excluded.text, skip = excluded.skip,"
+            " answered_at = excluded.answered_at,"
+            # a note (and whether it is private) belongs to the answer it was written for
+            " note = CASE WHEN answers.value IS excluded.value AND excluded.skip IS NULL"
+            " THEN answers.note ELSE NULL END,"
+            " words_private = CASE WHEN excluded.text IS NOT NULL THEN excluded.words_private"
+            " WHEN answers.value IS excluded.value AND excluded.skip IS NULL"
+            " THEN answers.words_private ELSE 0 END",
             (
                 p.checkin_id,
                 user,
@@ -547,6 +567,8 @@ class Checkins(Feature):
                 theme,
                 value,
                 self.core.cipher.enc_opt(text),
+                skip,
+                int(private),
                 self.core.now(),
             ),
         )
@@ -599,18 +621,57 @@ class Checkins(Feature):
             # Refused, not cut: the writer keeps their words and can shorten them.
             return out.say(Msg(actor.chat_id, self.core.t("checkin.too_long", limit=MAX_TYPED)))
         q = self.core.content.question(p.items[p.position])
+        # Held words are stored as the writer's own until they choose to share them.
+        held = await self.safety.screen(
+            conn,
+            actor,
+            text,
+            out,
+            source="note" if note else "answer",
+            ref=f"{p.checkin_id}:{q.id}",
+        )
         if note:
             await conn.execute(
-                "UPDATE answers SET note = ? "
+                "UPDATE answers SET note = ?, words_private = MAX(words_private, ?) "
                 "WHERE checkin_id = ? AND user_id = ? AND question_id = ?",
-                (self.core.cipher.encrypt(text), p.checkin_id, actor.user_id, q.id),
+                (
+                    self.core.cipher.encrypt(text),
+                    int(held is not None),
+                    p.checkin_id,
+                    actor.user_id,
+                    q.id,
+                ),
             )
-            out.say(Msg(actor.chat_id, self.core.t("checkin.note_saved")))
+            if held is None:
+                row = await fetch_one(
+                    conn,
+                    "SELECT words_private FROM answers "
+                    "WHERE checkin_id = ? AND user_id = ? AND question_id = ?",
+                    (p.checkin_id, actor.user_id, q.id),
+                )
+                key = "checkin.note_saved_me" if row and row[0] else "checkin.note_saved"
+                out.say(Msg(actor.chat_id, self.core.t(key)))
         else:
-            await self._store(conn, p, actor.user_id, q.id, q.theme, text=text)
-            out.say(Msg(actor.chat_id, self.core.t("checkin.answer_saved")))
+            await self._store(
+                conn, p, actor.user_id, q.id, q.theme, text=text, private=held is not None
+            )
+            if held is None:
+                out.say(Msg(actor.chat_id, self.core.t("checkin.answer_saved")))
         await self.core.set_awaiting(conn, actor.user_id, None)
         return await self._advance(conn, actor, p, out)
+
+    async def _release_held(self, conn: aiosqlite.Connection, hold: Hold) -> bool:
+        """Held words the writer chose to share: shown in the reveal if it is still to come
+        (nobody goes first); after it, the safety layer sends them on directly."""
+        checkin_s, _, qid = (hold.ref or "").partition(":")
+        if not checkin_s.isdigit():
+            return False
+        cur = await conn.execute(
+            "UPDATE answers SET words_private = 0 WHERE checkin_id = ? AND user_id = ? "
+            "AND question_id = ? AND checkin_id IN (SELECT id FROM checkins WHERE status = 'open')",
+            (int(checkin_s), hold.writer_id, qid),
+        )
+        return cur.rowcount == 1
 
     def text_routes(self) -> dict[str, TextRoute]:
         async def note(
@@ -656,7 +717,8 @@ class Checkins(Feature):
             return []
         names = {u: await self.core.first_name(conn, u) for u in couple.users}
         async with conn.execute(
-            "SELECT user_id, question_id, value, text, note FROM answers WHERE checkin_id = ?",
+            "SELECT user_id, question_id, value, text, note, skip, words_private FROM answers "
+            "WHERE checkin_id = ?",
             (checkin_id,),
         ) as c:
             got = {(r["user_id"], r["question_id"]): r for r in await c.fetchall()}
@@ -680,16 +742,19 @@ class Checkins(Feature):
         values: list[int] = []
         for user in couple.users:
             r = got.get((user, qid))
+            # Words kept "Only for me" or held by a safety rule are never part of a reveal.
+            shareable = r is not None and not r["words_private"]
             if q.kind == "scale":
                 value = r["value"] if r is not None else None
-                if value is not None:
+                if value is None:  # declined or missing: a plain dash, no comment
+                    lines.append(f"{_esc(names[user])}: —")
+                else:
                     values.append(value)
-                shown = "–" if value is None else str(value)
-                lines.append(f"{_esc(names[user])}: <b>{shown}</b>/5")
+                    lines.append(f"{_esc(names[user])}: <b>{value}</b>/5")
             else:
-                answer = self.core.cipher.dec_opt(r["text"]) if r is not None else None
+                answer = self.core.cipher.dec_opt(r["text"]) if shareable and r else None
                 lines.append(f"{_esc(names[user])}: {_esc(answer) if answer else '—'}")
-            note = self.core.cipher.dec_opt(r["note"]) if r is not None else None
+            note = self.core.cipher.dec_opt(r["note"]) if shareable and r else None
             if note:
                 lines.append(f"   <i>{_esc(note)}</i>")
         if len(values) == 2 and abs(values[0] - values[1]) >= GAP:

@@ -31,6 +31,7 @@ from bot.core import Actor, Core, Safe
 from bot.db import fetch_all, fetch_one
 from bot.feature import Feature
 from bot.messages import Button, Msg, Outcome, rows
+from bot.safety import Safety
 from content import Nudges
 
 FLOOR = ("speaking", "paraphrasing", "confirming", "correcting", "validating")
@@ -270,9 +271,16 @@ AgreementSink = Callable[[aiosqlite.Connection, int, int, str, int], Awaitable[i
 
 
 class Conflict(Feature):
-    def __init__(self, core: Core, on_agreement: AgreementSink | None = None) -> None:
+    def __init__(
+        self,
+        core: Core,
+        on_agreement: AgreementSink | None = None,
+        safety: Safety | None = None,
+    ) -> None:
         super().__init__(core)
         self.nudges = NudgeMatcher(core.content.nudges)
+        # Topics, turns, requests and offers are screened before they are accepted.
+        self.safety = safety or Safety(core)
         # Accepted agreements become promises, in the same transaction as the acceptance.
         self.on_agreement = on_agreement
 
@@ -544,9 +552,10 @@ class Conflict(Feature):
         actor_chat: int | None,
         key: str | None = None,
     ) -> Outcome:
-        """Messages for the acting chat are replies; the rest is owed through the outbox."""
+        """Messages for the acting chat are replies; the rest is owed through the outbox.
+        All are protected: a conversation's messages carry the partners' words."""
         owed: list[Msg] = []
-        for msg in msgs:
+        for msg in (replace(m, protect=True) for m in msgs):
             if key is None and msg.chat_id == actor_chat:
                 out.reply.append(msg)
             else:
@@ -555,7 +564,7 @@ class Conflict(Feature):
         return out
 
     def _everyone(self, conv: Conv, text: str) -> list[Msg]:
-        return [Msg(chat, text) for chat in conv.chats]
+        return [Msg(chat, text, protect=True) for chat in conv.chats]
 
     async def _show(
         self, conn: aiosqlite.Connection, conv: Conv, out: Outcome, actor: Actor | None
@@ -609,6 +618,8 @@ class Conflict(Feature):
             topic = " ".join(topic.split())
             if len(topic) > TOPIC_MAX:
                 return out.say(self._too_long(actor, "topic", topic, TOPIC_MAX))
+            if topic and await self.safety.screen(conn, actor, topic, out, source="conflict"):
+                return out  # held: no conversation starts on these words
             now = self.core.now()
             cur = await conn.execute(
                 "INSERT INTO conflict_conversations (couple_id, initiator, partner, group_chat_id, "
@@ -684,7 +695,8 @@ class Conflict(Feature):
         """In private mode, the partner sees what was written, in the writer's name."""
         if conv.group_chat_id is None:
             relay = self.core.t("conflict.relay", name=actor.first_name, text=text)
-            out.queued += await self.core.queue_all(conn, [Msg(conv.other(actor.user_id), relay)])
+            msg = Msg(conv.other(actor.user_id), relay, protect=True)
+            out.queued += await self.core.queue_all(conn, [msg])
 
     async def _on_text(
         self, conn: aiosqlite.Connection, conv: Conv, actor: Actor, text: str, out: Outcome
@@ -696,6 +708,17 @@ class Conflict(Feature):
         group = conv.group_chat_id is not None
         names = await self._names(conn, conv)
         if not text:
+            return out
+        # Held words never become a topic, turn, request or offer, so nothing repeats them.
+        if await self.safety.screen(
+            conn,
+            actor,
+            text,
+            out,
+            source="conflict",
+            ref=str(conv.id),
+            pause=self._b(conv, "conflict.b_timeout", "to") if s in BREAKABLE else None,
+        ):
             return out
         if s == "topic":
             if uid != conv.initiator:
@@ -1220,7 +1243,8 @@ class Conflict(Feature):
                 if holder is None:
                     continue
                 name = await self.core.first_name(conn, holder)
-                msg = Msg(holder, self.core.t("conflict.idle_nudge", name=name, topic=conv.topic))
+                text = self.core.t("conflict.idle_nudge", name=name, topic=conv.topic)
+                msg = Msg(holder, text, protect=True)
                 queued += await self.core.queue_all(
                     conn, [msg], f"conflict:{cid}:idle:{conv.version}"
                 )

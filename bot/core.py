@@ -31,6 +31,7 @@ class Actor:
     first_name: str
     chat_id: int
     private: bool
+    language: str | None = None  # Telegram's language_code, when the client sends it
 
 
 @dataclass(frozen=True, slots=True)

@@ -35,10 +35,20 @@ AUTHOR = {
     "agreements": "author",
     "promises": "promiser_id",
     "appreciations": "from_id",
+    "safety_holds": "writer_id",
 }
 # Tables whose rows are the other partner's record too: a column that names the erased
 # person (not as writer) becomes FORMER. Any other table's rows that name them are deleted.
-KEPT = frozenset({"couples", "conflict_conversations", "agreements", "promises", "appreciations"})
+KEPT = frozenset(
+    {
+        "couples",
+        "conflict_conversations",
+        "agreements",
+        "promises",
+        "appreciations",
+        "safety_holds",  # words the partner held back stay theirs
+    }
+)
 # Words in a kept row that the erased person wrote: wiped. (table -> (writer column, columns))
 WIPE = {"conflict_conversations": ("initiator", ("topic",))}
 # Columns that hold a Telegram user id, across every feature's tables. Any column with a
@@ -63,6 +73,7 @@ USER_COLUMNS = frozenset(
         "author",
         "decider",
         "doer",
+        "writer_id",
     }
 )
 
@@ -71,9 +82,11 @@ USER_COLUMNS = frozenset(
 EXPORTS: tuple[tuple[str, str, dict[str, str]], ...] = (
     (
         "checkin_answers",
-        "SELECT c.week, a.question_id, a.theme, a.value, a.text, a.note, a.answered_at "
+        "SELECT c.week, a.question_id, a.theme, a.value, a.text, a.note, a.words_private, "
+        "a.answered_at "
         "FROM answers a JOIN checkins c ON c.id = a.checkin_id WHERE a.user_id = ? "
-        "ORDER BY c.week, a.answered_at",
+        # "Prefer not to say" holds nothing to export: no value, no words.
+        "AND a.skip IS NULL ORDER BY c.week, a.answered_at",
         {
             "week": "week",
             "question": "question_id:question",
@@ -81,8 +94,15 @@ EXPORTS: tuple[tuple[str, str, dict[str, str]], ...] = (
             "value": "value",
             "answer": "text:text",
             "note": "note:text",
+            "only_for_you": "words_private:flag",
             "at": "answered_at:time",
         },
+    ),
+    (
+        # Words a safety rule held back: exported only to their writer.
+        "words_held_back",
+        "SELECT source, state, text, created_at FROM safety_holds WHERE writer_id = ? ORDER BY id",
+        {"from": "source", "state": "state", "text": "text:text", "at": "created_at:time"},
     ),
     (
         "promises_made",
@@ -227,11 +247,13 @@ class DataRights:
         return data
 
     def _value(self, row: aiosqlite.Row, spec: str) -> Any:
-        """One exported field: 'column', or 'column:how' with how in time/text/question."""
+        """One exported field: 'column', or 'column:how' with how in time/text/question/flag."""
         column, _, how = spec.partition(":")
         value = row[column]
         if how == "time":
             return _iso(value)
+        if how == "flag":
+            return bool(value)
         if how == "text":
             return self.core.cipher.dec_opt(value)
         if how == "question":

@@ -4,11 +4,12 @@ Promise states (one transaction per transition, `version` bumped each time so a
 stale or forged button cannot act twice):
 
     open --due (sweep)--> asked --Kept--> kept
-      |                     |--Missed--> missed
+      |                     |--Didn't happen--> missed
       |                     '--Not yet (first ask only)--> open, due + 3 days
-      '--promiser "Done"--> claimed --partner Kept--> kept
-                                    '--partner Not yet--> open
-A promise is asked about at most twice; the framing is never a score of a person.
+      '--promiser "Done"--> kept
+Only the promiser is asked and reports; the partner is told and may thank them or ask
+to talk about it (one reply, `reaction`), never grade them: a controlling partner must
+not get a compliance tracker. A promise is asked about at most twice.
 """
 
 from __future__ import annotations
@@ -22,10 +23,11 @@ import aiosqlite
 
 from bot import schedule
 from bot.callbacks import cb
-from bot.core import Actor, Couple
+from bot.core import Actor, Core, Couple
 from bot.db import fetch_all, fetch_one
 from bot.feature import Feature, TextRoute
 from bot.messages import Button, Msg, Outcome, rows
+from bot.safety import Safety
 
 NOT_YET = 3 * 24 * 3600
 DEFAULT_DAYS = 7
@@ -33,8 +35,8 @@ MONTH = 30 * 24 * 3600
 MAX_TEXT = 300
 MAX_ASKS = 2
 DUE_AT = time(20, 0)  # a due date means that evening, local time
-ANSWERABLE = ("asked", "claimed")
-LIVE = ("open", "asked", "claimed")
+DOER_VERBS = ("d", "k", "n", "m")  # only the promiser says how it went
+PARTNER_VERBS = ("t", "l")  # the partner may thank, or ask to talk: never grade
 
 _WEEKDAYS = {d.lower(): n for n, d in enumerate(schedule.DAYS)} | {
     d[:3].lower(): n for n, d in enumerate(schedule.DAYS)
@@ -125,6 +127,10 @@ class Promise:
 
 
 class Promises(Feature):
+    def __init__(self, core: Core, safety: Safety | None = None) -> None:
+        super().__init__(core)
+        self.safety = safety or Safety(core)
+
     def text_routes(self) -> dict[str, TextRoute]:
         return {"prom": self._typed_promise, "thx": self._typed_thanks}
 
@@ -268,6 +274,8 @@ class Promises(Feature):
         # a week; the reply names the date, and "/promise … by Friday" chooses another.
         if len(what) > MAX_TEXT:
             return out.say(Msg(actor.chat_id, self.core.t("promise.too_long", limit=MAX_TEXT)))
+        if await self.safety.screen(conn, actor, what, out, source="promise"):
+            return out  # held: not recorded and not told
         if day > today + timedelta(days=366):
             return out.say(Msg(actor.chat_id, self.core.t("promise.too_far")))
         due = self._due_ts(couple, day)
@@ -291,6 +299,7 @@ class Promises(Feature):
                     Msg(
                         partner_id,
                         self.core.t("promise.told", name=actor.first_name, text=what, when=when),
+                        protect=True,
                     )
                 ],
             )
@@ -355,7 +364,8 @@ class Promises(Feature):
         version: int | None,
         message_id: int | None,
     ) -> Outcome:
-        """pr:d (promiser: done), pr:k / pr:n / pr:m (partner: kept, not yet, missed)."""
+        """The promiser reports: pr:d (done early), pr:k / pr:n / pr:m (kept, not yet,
+        didn't happen). The partner never grades: pr:t (say thanks), pr:l (ask to talk)."""
         out = Outcome()
         async with self.core.db.tx() as conn:
             p = None if promise_id is None else await self.get(conn, promise_id)
@@ -364,15 +374,16 @@ class Promises(Feature):
                 out.toast, out.alert = self.core.t("common.not_yours"), True
                 return out
             mine = p.promiser_id == actor.user_id
-            if (verb == "d" and not mine) or (verb in ("k", "n", "m") and mine):
+            if (verb in DOER_VERBS) != mine or verb not in (*DOER_VERBS, *PARTNER_VERBS):
                 out.toast, out.alert = self.core.t("common.not_yours"), True
                 return out
-            allowed = {"d": ("open", "asked"), "k": ANSWERABLE, "n": ANSWERABLE, "m": ("asked",)}
+            if verb in PARTNER_VERBS:
+                return await self._react(conn, actor, p, verb, version, message_id, out)
+            allowed = {"d": ("open", "asked"), "k": ("asked",), "n": ("asked",), "m": ("asked",)}
             if (
-                verb not in allowed
-                or p.version != version
+                p.version != version
                 or p.state not in allowed[verb]
-                or (verb == "n" and p.state == "asked" and p.asks >= MAX_ASKS)
+                or (verb == "n" and p.asks >= MAX_ASKS)
             ):
                 out.toast = self.core.t("promise.stale")
                 return out
@@ -388,41 +399,29 @@ class Promises(Feature):
         message_id: int | None,
         out: Outcome,
     ) -> Outcome:
+        """The promiser's own report; the partner is told, with a way to thank or talk."""
         now = self.core.now()
-        other = await self.core.first_name(conn, couple.partner_of(actor.user_id))
-        if verb == "d":
-            await self._set(conn, p, "claimed", ask_at=None)
-            out.say(
-                Msg(
-                    actor.chat_id,
-                    self.core.t("promise.claimed", text=p.text, partner=other),
-                    edit_message_id=message_id if actor.private else None,
-                )
-            )
-            claim = Msg(
-                p.partner_id,
-                self.core.t("promise.confirm_ask", name=actor.first_name, text=p.text),
-                self._answer_buttons(p.id, p.version + 1, not_yet=True, missed=False),
-            )
-            out.queued += await self.core.queue_all(conn, [claim])
-            return out
-        if verb in ("k", "m"):
-            state = "kept" if verb == "k" else "missed"
+        other = await self.core.first_name(conn, p.partner_id)
+        if verb in ("d", "k", "m"):
+            state = "missed" if verb == "m" else "kept"
             await self._set(conn, p, state, ask_at=None, resolved_at=now)
             out.say(
                 Msg(
                     actor.chat_id,
                     self.core.t(f"promise.you_{state}", text=p.text, name=other),
-                    edit_message_id=message_id,
+                    edit_message_id=message_id if actor.private else None,
                 )
             )
-            told = self.core.t(f"promise.told_{state}", text=p.text, name=actor.first_name)
-            out.queued += await self.core.queue_all(conn, [Msg(p.promiser_id, told)])
+            told = Msg(
+                p.partner_id,
+                self.core.t(f"promise.told_{state}", text=p.text, name=actor.first_name),
+                self._partner_buttons(p.id, p.version + 1),
+                protect=True,
+            )
+            out.queued += await self.core.queue_all(conn, [told])
             return out
-        # Not yet: from an ask, the due date moves three days and one more ask follows;
-        # from a claim, it goes back to waiting for its due date (or three days if past).
-        due = now + NOT_YET if p.state == "asked" or p.due_at <= now else p.due_at
-        # Asked at most MAX_ASKS times: after that it waits in /promises, unasked.
+        # Not yet: the due date moves three days and one more ask follows (at most two).
+        due = now + NOT_YET
         await self._set(conn, p, "open", ask_at=due if p.asks < MAX_ASKS else None, due_at=due)
         when = self.when(couple, due)
         out.say(
@@ -432,8 +431,41 @@ class Promises(Feature):
                 edit_message_id=message_id,
             )
         )
-        told = self.core.t("promise.told_not_yet", text=p.text, name=actor.first_name, when=when)
-        out.queued += await self.core.queue_all(conn, [Msg(p.promiser_id, told)])
+        told_text = self.core.t(
+            "promise.told_not_yet", text=p.text, name=actor.first_name, when=when
+        )
+        out.queued += await self.core.queue_all(conn, [Msg(p.partner_id, told_text, protect=True)])
+        return out
+
+    async def _react(
+        self,
+        conn: aiosqlite.Connection,
+        actor: Actor,
+        p: Promise,
+        verb: str,
+        version: int | None,
+        message_id: int | None,
+        out: Outcome,
+    ) -> Outcome:
+        """The partner's one reply to a report: thanks, or a wish to talk (never a grade)."""
+        reacted = await fetch_one(conn, "SELECT reaction FROM promises WHERE id = ?", (p.id,))
+        if p.version != version or p.state not in ("kept", "missed"):
+            out.toast = self.core.t("promise.stale")
+            return out
+        if reacted is not None and reacted["reaction"] is not None:
+            out.toast = self.core.t("promise.reacted_already")
+            return out
+        await conn.execute(
+            "UPDATE promises SET reaction = ? WHERE id = ? AND reaction IS NULL",
+            ("thanked" if verb == "t" else "talk", p.id),
+        )
+        promiser = await self.core.first_name(conn, p.promiser_id)
+        mine, theirs = ("thank_sent", "thanked") if verb == "t" else ("talk_sent", "talk_told")
+        out.say(Msg(actor.chat_id, self.core.t(f"promise.{mine}", name=promiser, text=p.text)))
+        told = Msg(
+            p.promiser_id, self.core.t(f"promise.{theirs}", name=actor.first_name, text=p.text)
+        )
+        out.queued += await self.core.queue_all(conn, [told])
         return out
 
     async def _set(
@@ -447,21 +479,27 @@ class Promises(Feature):
         )
 
     def _answer_buttons(
-        self, pid: int, version: int, *, not_yet: bool, missed: bool
+        self, pid: int, version: int, *, not_yet: bool
     ) -> tuple[tuple[Button, ...], ...]:
+        """The promiser's own report."""
         first = [Button(self.core.t("promise.kept_button"), cb("pr", "k", pid, version))]
         if not_yet:
             first.append(Button(self.core.t("promise.not_yet_button"), cb("pr", "n", pid, version)))
-        second = (
-            [Button(self.core.t("promise.missed_button"), cb("pr", "m", pid, version))]
-            if missed
-            else []
-        )
+        second = [Button(self.core.t("promise.missed_button"), cb("pr", "m", pid, version))]
         return rows(first, second)
+
+    def _partner_buttons(self, pid: int, version: int) -> tuple[tuple[Button, ...], ...]:
+        return rows(
+            [
+                Button(self.core.t("promise.thank_button"), cb("pr", "t", pid, version)),
+                Button(self.core.t("promise.talk_button"), cb("pr", "l", pid, version)),
+            ]
+        )
 
     # -- due asks --------------------------------------------------------------
 
     async def sweep(self) -> list[int]:
+        """A due promise is asked about, of its promiser only (at most twice)."""
         queued: list[int] = []
         now = self.core.now()
         async with self.core.db.tx() as conn:
@@ -491,12 +529,12 @@ class Promises(Feature):
                     "version = version + 1 WHERE id = ? AND version = ?",
                     (n, p.id, p.version),
                 )
-                name = await self.core.first_name(conn, p.promiser_id)
+                partner = await self.core.first_name(conn, p.partner_id)
                 key = "promise.ask_again" if n > 1 else "promise.ask"
                 msg = Msg(
-                    p.partner_id,
-                    self.core.t(key, name=name, text=p.text),
-                    self._answer_buttons(p.id, p.version + 1, not_yet=n < MAX_ASKS, missed=True),
+                    p.promiser_id,
+                    self.core.t(key, partner=partner, text=p.text),
+                    self._answer_buttons(p.id, p.version + 1, not_yet=n < MAX_ASKS),
                 )
                 queued += await self.core.queue_all(conn, [msg], key=f"promise:{p.id}:ask:{n}")
         return queued
@@ -529,6 +567,8 @@ class Promises(Feature):
         text = text.strip()
         if len(text) > 1000:
             return out.say(Msg(actor.chat_id, self.core.t("thanks.too_long", limit=1000)))
+        if await self.safety.screen(conn, actor, text, out, source="thanks"):
+            return out  # held: not recorded and not passed on
         partner_id = couple.partner_of(actor.user_id)
         cur = await conn.execute(
             "INSERT INTO appreciations (couple_id, from_id, to_id, text, created_at) "
@@ -542,6 +582,7 @@ class Promises(Feature):
             partner_id,
             self.core.t("thanks.received", name=actor.first_name, text=text),
             rows([Button(self.core.t("thanks.react_button"), cb("ty", "r", aid))]),
+            protect=True,
         )
         out.queued += await self.core.queue_all(conn, [msg])
         return out

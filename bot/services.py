@@ -16,6 +16,7 @@ from bot.outbox import Outbox
 from bot.pairing import Pairing
 from bot.preferences import Preferences
 from bot.promises import Promises
+from bot.safety import Safety
 from bot.summary import Summaries
 
 SEEN_KEEP_SECONDS = 3 * 24 * 3600  # Telegram keeps updates 24 h; three days is ample
@@ -27,9 +28,13 @@ class Services:
         self.outbox = Outbox(core)
         self.pairing = Pairing(core)
         self.preferences = Preferences(core, self.pairing)
-        self.checkins = Checkins(core)
-        self.promises = Promises(core)
-        self.conflict = Conflict(core, on_agreement=self.promises.from_agreement)
+        # Every feature that accepts free text screens it here first (bot/safety.py).
+        self.safety = Safety(core)
+        self.checkins = Checkins(core, self.safety)
+        self.promises = Promises(core, self.safety)
+        self.conflict = Conflict(
+            core, on_agreement=self.promises.from_agreement, safety=self.safety
+        )
         self.summaries = Summaries(core)
         self.data_rights = DataRights(core, self.pairing)
         # Sweep order matters: check-ins close before summaries look for closed weeks.

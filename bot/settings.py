@@ -35,6 +35,8 @@ class Settings(BaseSettings):
     reminder_after_hours: float = Field(default=24, gt=0)
     checkin_window_hours: float = Field(default=72, gt=0)
     sweep_interval_seconds: float = Field(default=30, gt=0)
+    # One line an operator adds to every list of help resources (a local service).
+    safety_resources: str = Field(default="", max_length=500)
 
     @field_validator("default_timezone")
     @classmethod

@@ -22,6 +22,7 @@ from bot.db import fetch_all, fetch_one
 from bot.feature import Feature
 from bot.messages import CAPTION_LIMIT, Button, Msg, Outcome, split_message
 from bot.promises import local_day
+from bot.safety import fired_between
 from content import CORE_THEMES, THEME_IDS
 
 CATCH_UP = 3 * 24 * 3600  # a week closed longer ago than this is not summarised late
@@ -348,9 +349,14 @@ class Summaries(Feature):
             lines += ["", t("summary.welcome_back")]
         elif this is not None and this.complete(users):
             lines += ["", t("summary.together")]
-        focus = self.core.content.theme(focus_theme(this, users))
-        tip = focus.tips[week_start(week).isocalendar()[1] % len(focus.tips)]
-        lines += ["", t("summary.focus", emoji=focus.emoji, theme=focus.name, tip=tip)]
+        if await fired_between(conn, couple.id, end - schedule.WEEK, end):
+            # Someone's words were held this week (crisis, fear, control): no advice to
+            # speak up or confront, for either of them; the same neutral line for both.
+            lines += ["", t("summary.focus_neutral")]
+        else:
+            focus = self.core.content.theme(focus_theme(this, users))
+            tip = focus.tips[week_start(week).isocalendar()[1] % len(focus.tips)]
+            lines += ["", t("summary.focus", emoji=focus.emoji, theme=focus.name, tip=tip)]
         weeks, series = trend(history, users)
         return Rendered("\n".join(lines).strip(), headline, weeks, series)
 

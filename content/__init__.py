@@ -1,4 +1,5 @@
-"""Trellis content: themes, the question bank, nudge markers and every user-facing string.
+"""Trellis content: themes, the question bank, nudge and safety markers, help resources and
+every user-facing string.
 
 Data lives in TOML files beside this module; `load()` reads and validates all of
 it with pydantic at start-up, so a broken file stops the bot before it talks to
@@ -80,10 +81,45 @@ class Nudges(BaseModel):
     contempt: NudgeSet
 
 
+class MarkerCombo(BaseModel):
+    before: list[str] = Field(min_length=1)
+    after: list[str] = Field(min_length=1)
+
+
+class MarkerSet(BaseModel):
+    phrases: list[str] = Field(min_length=1)
+    combos: list[MarkerCombo] = Field(default_factory=list)
+
+
+class Country(BaseModel):
+    code: str = Field(pattern=r"^[A-Z]{2}$")
+    name: str
+    languages: list[str] = Field(default_factory=list)
+    zones: list[str] = Field(default_factory=list)
+    lines: list[str] = Field(min_length=1)
+
+
+class Resources(BaseModel):
+    directory: str
+    emergency: str
+    country: list[Country] = Field(default_factory=list)
+
+
+class SafetyContent(BaseModel):
+    """Reviewed marker lists (self-harm, threats, coercive control) and help resources."""
+
+    negations: list[str]
+    self_harm: MarkerSet
+    threat: MarkerSet
+    control: MarkerSet
+    resources: Resources
+
+
 class Content(BaseModel):
     themes: list[Theme]
     questions: list[Question]
     nudges: Nudges
+    safety: SafetyContent
     strings: dict[str, str]
     _themes: dict[str, Theme] = PrivateAttr(default_factory=dict)
     _questions: dict[str, Question] = PrivateAttr(default_factory=dict)
@@ -204,6 +240,7 @@ def load() -> Content:
             "themes": _read("themes.toml")["theme"],
             "questions": _read("questions.toml")["question"],
             "nudges": _read("nudges.toml"),
+            "safety": _read("safety.toml"),
             "strings": _strings(),
         }
     )

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from telegram.ext import Application
 
-from handlers import checkin, conflict, pairing, promises, system
+from handlers import checkin, conflict, pairing, promises, safety, system
 
 
 def register(app: Application) -> None:
@@ -18,5 +18,6 @@ def register(app: Application) -> None:
     checkin.register(app)
     conflict.register(app)
     promises.register(app)  # promises, thanks, summary, history, export, deletedata
+    safety.register(app)
     # The catch-all for private text must come last: features own their commands first.
     system.register_fallbacks(app)

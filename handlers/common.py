@@ -36,7 +36,9 @@ def actor_of(update: Update) -> Actor:
     user = update.effective_user
     chat = update.effective_chat
     assert user is not None and chat is not None
-    return Actor(user.id, user.first_name or "there", chat.id, chat.type == "private")
+    return Actor(
+        user.id, user.first_name or "there", chat.id, chat.type == "private", user.language_code
+    )
 
 
 def command_args(context: ContextTypes.DEFAULT_TYPE) -> str:

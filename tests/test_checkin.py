@@ -21,7 +21,7 @@ async def answer_all(world: World, who: Person, score: str = "4", note: str | No
                 await world.send(who, note)
             else:
                 await world.press(who, "Skip")
-        elif "Skip" in labels:
+        elif "Prefer not to say" in labels:
             await world.send(who, "A walk together on Saturday")
         else:
             return

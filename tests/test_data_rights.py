@@ -123,8 +123,8 @@ async def test_deletedata_leaves_no_trace(world: World, alice: Person) -> None:
     await world.send(alice, "/promise alice-promise")
     await world.send(zed, f"/thanks {CANARY} thanks")
     await world.send(zed, "/start")  # an outbox row and an invite attempt of theirs
-    world.clock.advance(timedelta(days=5))
-    await world.tick()  # due asks queued and sent to Alice
+    world.clock.advance(timedelta(days=8))
+    await world.tick()  # due asks queued and sent, each to its promiser (Alice's stays)
     svc = services(world)
     async with svc.core.db.tx() as conn:  # a note about them, keyed by their id
         await svc.core.queue(conn, Msg(alice.id, "x"), key=f"ci:1:unreachable:{zed.id}")

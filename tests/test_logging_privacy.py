@@ -41,7 +41,7 @@ async def answer_with_canary(world: World, who: Person) -> None:
         if "5" in labels:
             await world.press(who, "4")
             await world.send(who, f"note {CANARY} from {who.first_name}")
-        elif "Skip" in labels:
+        elif "Prefer not to say" in labels:
             await world.send(who, f"open answer {CANARY}")
         else:
             return

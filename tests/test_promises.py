@@ -45,38 +45,48 @@ def test_parse_when() -> None:
 
 
 async def test_promise_kept_after_not_yet(world: World, alice: Person, bob: Person) -> None:
+    """Only the promiser is asked and reports; the partner is told, never asked to grade."""
     await pair_by_invite(world, alice, bob)
     await world.send(alice, "/promise fix the <b>bike</b> light by Friday")
     made = world.last_text(alice.id)
     assert "fix the &lt;b&gt;bike&lt;/b&gt; light" in made and "Friday 27 November" in made
-    assert world.said(bob.id, "Alice made you a promise")
+    told = world.api.last(bob.id)
+    assert "Alice made you a promise" in told.text and told.protect
 
     # Friday 27 November 20:00 Berlin is 19:00 UTC
     world.clock.set(datetime(2026, 11, 27, 18, 59, tzinfo=UTC))
     await world.tick()
-    assert asks(world, bob) == []
+    assert asks(world, alice) == []
     world.clock.set(datetime(2026, 11, 27, 19, 0, tzinfo=UTC))
     await world.tick()
     await world.tick()  # a duplicate sweep sends nothing twice
-    assert len(asks(world, bob)) == 1
-    assert world.api.last(bob.id).button_texts() == ["✅ Kept", "⏳ Not yet", "Didn't happen"]
-    assert not asks(world, alice)
+    assert len(asks(world, alice)) == 1
+    assert "Your promise to Bob" in world.last_text(alice.id)
+    assert world.api.last(alice.id).button_texts() == ["✅ Kept", "⏳ Not yet", "Didn't happen"]
+    assert not asks(world, bob)
 
-    await world.press(bob, "Not yet")
-    assert "gets until Monday 30 November" in world.last_text(bob.id)
-    assert world.said(alice.id, "isn't quite done yet")
+    await world.press(alice, "Not yet")
+    assert "gets until Monday 30 November" in world.last_text(alice.id)
+    assert world.said(bob.id, "a little longer")
     await world.restart()
     world.clock.advance(timedelta(days=3) - timedelta(minutes=1))
     await world.tick()
-    assert len(asks(world, bob)) == 1
+    assert len(asks(world, alice)) == 1
     world.clock.advance(timedelta(minutes=1))
     await world.tick()
-    assert len(asks(world, bob)) == 2
-    assert "Checking in once more" in world.last_text(bob.id)
-    assert world.api.last(bob.id).button_texts() == ["✅ Kept", "Didn't happen"]
+    assert len(asks(world, alice)) == 2
+    assert "Checking in once more" in world.last_text(alice.id)
+    assert world.api.last(alice.id).button_texts() == ["✅ Kept", "Didn't happen"]
 
-    await world.press(bob, "Kept")
-    assert world.said(alice.id, "Bob confirmed you kept your promise")
+    await world.press(alice, "Kept")
+    told = world.api.last(bob.id)
+    assert "Alice kept their promise to you" in told.text and told.protect
+    assert told.button_texts() == ["💛 Say thanks", "💬 Ask to talk about it"]
+    assert not any("Kept" in b for t in world.api.sent_to(bob.id) for b in t.button_texts())
+    await world.press(bob, "Say thanks")
+    assert world.said(alice.id, "Bob thanks you for")
+    await world.press(bob, "Ask to talk")  # one reply only
+    assert "already replied" in world.api.calls_of("answerCallbackQuery")[-1].params["text"]
     await world.send(alice, "/promises")
     listing = world.last_text(alice.id)
     assert "kept 1 of 1" in listing and "No open promises" in listing
@@ -87,18 +97,24 @@ async def test_missed_is_framed_without_a_score(world: World, alice: Person, bob
     await world.send(bob, "/promise plan a date night by tomorrow")
     world.clock.advance(timedelta(days=2))
     await world.tick()
-    kept = world.find_button(alice.id, "Kept")[1]["callback_data"]
-    await world.press(alice, "Didn't happen")
-    assert "No score is kept" in world.last_text(alice.id)
-    assert world.said(bob.id, "what matters is picking it up again")
+    assert not asks(world, alice)  # the partner is never asked to grade
+    kept = world.find_button(bob.id, "Kept")[1]["callback_data"]
+    await world.press_data(alice, kept)  # a forged press by the partner
+    assert "isn't for you" in world.api.calls_of("answerCallbackQuery")[-1].params["text"]
+    await world.press(bob, "Didn't happen")
+    assert "No score is kept" in world.last_text(bob.id)
+    assert world.said(alice.id, "what matters is picking it up again")
+    await world.press(alice, "Ask to talk")
+    assert "/conflict" in world.last_text(alice.id)
+    assert world.said(bob.id, "Alice would like to talk about") and world.said(bob.id, "/conflict")
     await world.send(bob, "/promises")
     listing = world.last_text(bob.id)
     assert "kept 0 of 1" in listing and "One to come back to" in listing
-    await world.press_data(alice, kept)  # the answered buttons are stale now
+    await world.press_data(bob, kept)  # the answered buttons are stale now
     assert "already moved on" in world.api.calls_of("answerCallbackQuery")[-1].params["text"]
 
 
-async def test_promiser_marks_done_and_partner_confirms(
+async def test_promiser_marks_done_and_partner_may_only_thank_or_talk(
     world: World, alice: Person, bob: Person, carol: Person
 ) -> None:
     await pair_by_invite(world, alice, bob)
@@ -116,20 +132,23 @@ async def test_promiser_marks_done_and_partner_confirms(
     answers = world.api.calls_of("answerCallbackQuery")
     assert all("isn't for you" in a.params["text"] for a in answers[-2:])
 
-    await world.press(alice, "Done")
-    assert world.said(bob.id, "says they've kept their promise")
-    kept = world.find_button(bob.id, "Kept")[1]["callback_data"]
-    await world.press_data(alice, kept)  # the promiser cannot confirm their own
+    await world.press(alice, "Done")  # the promiser's word settles it: no confirmation
+    assert world.said(bob.id, "Alice kept their promise to you")
+    thank = world.find_button(bob.id, "Say thanks")[1]["callback_data"]
+    await world.press_data(alice, thank)  # the promiser cannot thank themselves
     assert "isn't for you" in world.api.calls_of("answerCallbackQuery")[-1].params["text"]
-    await world.press_data(alice, done)  # stale: already claimed
+    await world.press_data(alice, done)  # stale: already kept
     assert "already moved on" in world.api.calls_of("answerCallbackQuery")[-1].params["text"]
+    for verb in ("k", "m", "n"):  # the old grading buttons, forged by the partner
+        await world.press_data(bob, thank.replace(":t:", f":{verb}:"))
+        assert "isn't for you" in world.api.calls_of("answerCallbackQuery")[-1].params["text"]
 
-    await world.press(bob, "Kept")
+    await world.press(bob, "Say thanks")
     await world.redeliver()  # the same press again changes nothing
-    assert sum("confirmed you kept" in t for t in world.texts(alice.id)) == 1
+    assert sum("thanks you for" in t for t in world.texts(alice.id)) == 1
     world.clock.advance(timedelta(days=8))
     await world.tick()
-    assert not any("plumber" in t for t in asks(world, bob))  # a settled one is never asked
+    assert not any("plumber" in t for t in asks(world, bob))  # never asked of the partner
 
 
 async def test_thanks_with_a_heart_back(world: World, alice: Person, bob: Person) -> None:
@@ -167,7 +186,7 @@ async def test_agreement_becomes_a_promise(world: World, alice: Person, bob: Per
     assert promise.source == "conflict" and promise.state == "open"
     world.clock.advance(timedelta(hours=1))
     await world.tick()
-    assert "Bob promised you: “text before 10pm”" in world.last_text(alice.id)
+    assert "Your promise to Alice, “text before 10pm”" in world.last_text(bob.id)
     await world.send(bob, "/promises")
     assert "text before 10pm" in world.last_text(bob.id)
 
@@ -223,4 +242,4 @@ async def test_accepted_conflict_agreements_feed_promises(
     assert "cook twice a week" not in listing
     world.clock.advance(timedelta(hours=1))
     await world.tick()
-    assert "Bob promised you: “take out the bins on Mondays”" in world.last_text(alice.id)
+    assert "Your promise to Alice, “take out the bins on Mondays”" in world.last_text(bob.id)
