@@ -282,11 +282,11 @@ class Safety:
 
 
 async def fired_between(conn: aiosqlite.Connection, couple_id: int, start: int, end: int) -> bool:
-    """Whether any safety rule fired for this couple in [start, end): the weekly focus
+    """Whether any safety rule fired for this couple in [start, end]: the weekly focus
     then gives no advice to speak up or confront."""
     row = await fetch_one(
         conn,
-        "SELECT 1 FROM safety_holds WHERE couple_id = ? AND created_at >= ? AND created_at < ? "
+        "SELECT 1 FROM safety_holds WHERE couple_id = ? AND created_at >= ? AND created_at <= ? "
         "LIMIT 1",
         (couple_id, start, end),
     )
