@@ -13,8 +13,8 @@ import pytest
 from bot.services import Services
 from playground.sim import Person, World
 from tests.helpers import pair_by_invite
+from tests.test_conflict_flow import GROUP, pair_in_group
 
-GROUP = -500
 FIRST = datetime(2026, 11, 29, 18, 0, tzinfo=UTC)  # Sunday 19:00 Berlin
 
 WORDS = {
@@ -49,36 +49,20 @@ def every_text(world: World, chat: int) -> str:
     return "\n".join(s.text for s in world.api.sent_to(chat))
 
 
-async def pair_in_group(world: World, a: Person, b: Person) -> None:
-    await pair_by_invite(world, a, b)
-    world.make_group(GROUP, a, b)
-    _, link = world.find_button(a.id, "")
-    token = link["url"].split("startgroup=")[1]
-    await world.add_bot(GROUP, a)
-    await world.send(a, f"/start {token}", chat_id=GROUP)
-
-
 async def to_open_question(world: World, who: Person) -> None:
     """Answer scale items (4, no note) until the open question waits for typed text."""
     for _ in range(12):
-        labels = world.api.last(who.id).button_texts()
-        if "5" in labels:
-            await world.press(who, "4")
-            await world.press(who, "Skip")
-        else:
+        if "5" not in world.api.last(who.id).button_texts():
             return
+        await world.press(who, "4")
+        await world.press(who, "Skip")
 
 
 async def finish(world: World, who: Person) -> None:
-    for _ in range(12):
-        labels = world.api.last(who.id).button_texts()
-        if "5" in labels:
-            await world.press(who, "4")
-            await world.press(who, "Skip")
-        elif "Prefer not to say" in labels:
-            await world.send(who, "A quiet evening together")
-        else:
-            return
+    await to_open_question(world, who)
+    if "Prefer not to say" in world.api.last(who.id).button_texts():
+        await world.send(who, "A quiet evening together")
+        await to_open_question(world, who)
 
 
 async def write_in(world: World, place: str, alice: Person, bob: Person, text: str) -> None:
