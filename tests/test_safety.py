@@ -12,7 +12,7 @@ import pytest
 
 from bot.services import Services
 from playground.sim import Person, World
-from tests.helpers import pair_by_invite
+from tests.helpers import checkin_now, pair_by_invite
 from tests.test_conflict_flow import GROUP, pair_in_group
 
 FIRST = datetime(2026, 11, 29, 18, 0, tzinfo=UTC)  # Sunday 19:00 Berlin
@@ -69,7 +69,7 @@ async def write_in(world: World, place: str, alice: Person, bob: Person, text: s
     """Alice writes `text` as a check-in note, an open answer or a /conflict turn."""
     if place in ("note", "answer"):
         await pair_by_invite(world, alice, bob)
-        await world.send(alice, "/checkin")
+        await checkin_now(world, alice)
         if place == "note":
             await world.press(alice, "4")
         else:
@@ -136,7 +136,7 @@ async def test_share_before_the_reveal_shows_it_and_keep_never_does(
     world: World, alice: Person, bob: Person
 ) -> None:
     await pair_by_invite(world, alice, bob)
-    await world.send(alice, "/checkin")
+    await checkin_now(world, alice)
     await world.press(alice, "4")
     await world.send(alice, "I'm scared of him when he drinks")  # item 1: will be shared
     share = world.find_button(alice.id, "Share it with Bob")[1]["callback_data"]
@@ -319,7 +319,7 @@ async def test_only_for_me_notes_never_reach_the_partner_or_the_group(
     world: World, alice: Person, bob: Person
 ) -> None:
     await pair_in_group(world, alice, bob)
-    await world.send(alice, "/checkin")
+    await checkin_now(world, alice)
     await world.press(alice, "3")
     note = world.last_text(alice.id)
     assert "shown to your partner" in note
@@ -351,3 +351,22 @@ async def test_relays_of_a_partners_words_are_protected(
     assert "I feel lonely on Sundays" in relay.text and relay.protect
     await world.send(alice, "/thanks for the soup")
     assert world.api.last(bob.id).protect
+
+
+async def test_erasure_takes_the_writers_held_words_and_keeps_the_partners(
+    world: World, alice: Person, bob: Person
+) -> None:
+    await pair_by_invite(world, alice, bob)
+    await world.send(alice, "/thanks for nothing, I'll make you pay for this")
+    await world.send(bob, "/promise be calm though she won't let me see my friends")
+    await world.press(bob, "Keep it to myself")
+    await world.send(alice, "/deletedata")
+    await world.press(alice, "Yes, erase everything")
+    assert rows(world, "SELECT writer_id, partner_id, state FROM safety_holds") == [
+        (bob.id, 0, "kept")
+    ]
+    await world.send(bob, "/export")
+    theirs = json.loads(world.api.last(bob.id).document or b"{}")
+    assert [h["text"] for h in theirs["words_held_back"]] == [
+        "be calm though she won't let me see my friends"
+    ]
