@@ -613,6 +613,7 @@ class Conflict(Feature):
                                 self._b(conv, "conflict.b_end", "en"),
                             ]
                         ),
+                        protect=True,  # the topic may be the partner's words
                     )
                 )
             topic = " ".join(topic.split())
@@ -988,7 +989,7 @@ class Conflict(Feature):
         screen = await self._screen(
             conn, conv, names, actor.chat_id if conv.group_chat_id is None else conv.group_chat_id
         )
-        return out.say(screen) if screen else out
+        return out.say(replace(screen, protect=True)) if screen else out
 
     async def _schedule(
         self, conn: aiosqlite.Connection, conv: Conv, actor: Actor, code: str, out: Outcome

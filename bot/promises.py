@@ -352,7 +352,8 @@ class Promises(Feature):
             for p in live
             if p.promiser_id == actor.user_id and p.state in ("open", "asked")
         ][:6]
-        return out.say(Msg(actor.chat_id, "\n".join(lines), rows(*buttons)))
+        # Protected: the list holds the partner's promises in their own words.
+        return out.say(Msg(actor.chat_id, "\n".join(lines), rows(*buttons), protect=True))
 
     # -- buttons -------------------------------------------------------------
 

@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from bot.services import Services
+from bot.summary import trend
 from playground.sim import Person, World
 from tests.helpers import checkin_now, pair_by_invite
 from tests.test_conflict_flow import GROUP, pair_in_group
@@ -304,6 +305,9 @@ async def test_prefer_not_to_say_through_reveal_summary_chart_and_export(
         history = await services.summaries.history(conn, couple.id, "2026-W49")
     assert history[-1].values.get(alice.id, {}) == {}  # nothing counted for week two
     assert history[0].values[alice.id]  # week one counted as answered
+    weeks, series = trend(history, couple.users)  # what the chart draws
+    assert len(weeks) == 2 and series["overall"][1] is None  # a gap, never a low score
+    assert all(v[1] is None for v in series.values())
     assert (
         rows(world, "SELECT COUNT(*) FROM answers WHERE skip = 'private' AND value IS NULL")[0][0]
         >= 5
@@ -351,6 +355,11 @@ async def test_relays_of_a_partners_words_are_protected(
     assert "I feel lonely on Sundays" in relay.text and relay.protect
     await world.send(alice, "/thanks for the soup")
     assert world.api.last(bob.id).protect
+    await world.send(bob, "/conflict")  # one is open: its topic is shown, protected
+    assert "the weekend" in world.last_text(bob.id) and world.api.last(bob.id).protect
+    await world.send(alice, "/promise call the plumber")
+    await world.send(bob, "/promises")
+    assert "call the plumber" in world.last_text(bob.id) and world.api.last(bob.id).protect
 
 
 async def test_erasure_takes_the_writers_held_words_and_keeps_the_partners(
