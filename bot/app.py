@@ -121,6 +121,7 @@ async def _post_init(app: Application) -> None:
     )
     services = Services(core)
     app.bot_data["services"] = services
+    await services.operations.record_key_check()
     await app.bot.set_my_commands(
         [BotCommand(c, d) for c, d in PRIVATE_COMMANDS], scope=BotCommandScopeAllPrivateChats()
     )

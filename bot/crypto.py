@@ -25,13 +25,18 @@ class Cipher:
         self._fernet = MultiFernet([Fernet(k) for k in keys])
 
     @classmethod
-    def from_settings(cls, env_key: str | None, key_file: Path, database_path: Path) -> Cipher:
+    def from_settings(
+        cls, env_key: str | None, key_file: Path, database_path: Path, *, create: bool = True
+    ) -> Cipher:
+        """The configured keys; `create=False` (for checks) never writes a key file."""
         if env_key:
             return cls([k.strip().encode() for k in env_key.split(",") if k.strip()])
         key_file = key_file.resolve()
         if key_file.parent == database_path.resolve().parent:
             raise ValueError("KEY_FILE must not sit in the database folder; keep the key apart")
         if not key_file.exists():
+            if not create:
+                raise ValueError(f"no key: DATA_ENCRYPTION_KEY is empty and {key_file} is missing")
             key_file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
             fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(fd, "wb") as fh:

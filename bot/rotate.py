@@ -48,6 +48,13 @@ def rotate(db_path: Path, cipher: Cipher) -> int:
                 [(cipher.rotate(value), rid) for rid, value in rows],
             )
             count += len(rows)
+        # The key check value (bot/operations.py) is text, not a BLOB: rotate it by name.
+        for (token,) in conn.execute("SELECT value FROM meta WHERE key = 'key_check'").fetchall():
+            conn.execute(
+                "UPDATE meta SET value = ? WHERE key = 'key_check'",
+                (cipher.rotate(token.encode("ascii")).decode("ascii"),),
+            )
+            count += 1
         conn.execute("COMMIT")
         conn.execute("VACUUM")  # no page keeps the old ciphertext
         return count

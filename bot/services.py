@@ -12,6 +12,7 @@ from bot.data_rights import DataRights
 from bot.db import fetch_one
 from bot.feature import Feature, TextRoute
 from bot.messages import Button, Msg, Outcome, rows
+from bot.operations import Operations
 from bot.outbox import Outbox
 from bot.pairing import Pairing
 from bot.preferences import Preferences
@@ -37,6 +38,7 @@ class Services:
         )
         self.summaries = Summaries(core)
         self.data_rights = DataRights(core, self.pairing)
+        self.operations = Operations(core.db, core.cipher, core.settings)
         # Sweep order matters: check-ins close before summaries look for closed weeks.
         self.features: list[Feature] = [self.checkins, self.conflict, self.promises, self.summaries]
         # Free text the bot asked for is routed by the prefix of `users.awaiting`.
@@ -204,4 +206,5 @@ class Services:
         queued: list[int] = []
         for feature in self.features:
             queued += await feature.sweep()
+        await self.operations.after_sweep(self.core.clock.now())
         return queued

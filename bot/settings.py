@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
+from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, field_validator, model_validator
@@ -25,6 +26,7 @@ class Settings(BaseSettings):
 
     default_timezone: str = "Europe/London"
     log_level: str = "INFO"
+    log_format: Literal["text", "json"] = "text"
 
     webhook_url: str | None = None
     webhook_secret: SecretStr | None = None
@@ -37,6 +39,14 @@ class Settings(BaseSettings):
     sweep_interval_seconds: float = Field(default=30, gt=0)
     # One line an operator adds to every list of help resources (a local service).
     safety_resources: str = Field(default="", max_length=500)
+
+    backup_dir: Path | None = None
+    backup_keep: int = Field(default=7, ge=1)
+
+    @field_validator("backup_dir", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: object) -> object:
+        return None if value == "" else value
 
     @field_validator("default_timezone")
     @classmethod
@@ -51,6 +61,11 @@ class Settings(BaseSettings):
     @classmethod
     def _upper(cls, value: str) -> str:
         return value.upper()
+
+    @field_validator("log_format", mode="before")
+    @classmethod
+    def _lower(cls, value: object) -> object:
+        return value.lower() if isinstance(value, str) else value
 
     @model_validator(mode="after")
     def _webhook_needs_secret(self) -> Settings:
