@@ -28,7 +28,11 @@ _PRESENT = (ChatMember.MEMBER, ChatMember.ADMINISTRATOR, ChatMember.OWNER)
 async def drop_duplicates(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Telegram may deliver an update twice: the second copy stops here."""
     if not await svc(context).first_sight(update.update_id):
-        log.info("update %s already handled; dropped", update.update_id)
+        log.info(
+            "update %s already handled; dropped",
+            update.update_id,
+            extra={"update_id": update.update_id},
+        )
         raise ApplicationHandlerStop
 
 
@@ -99,7 +103,13 @@ async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
             "chat_id": update.effective_chat.id if update.effective_chat else None,
             "user_id": update.effective_user.id if update.effective_user else None,
         }
-    log.error("handler failed %s: %s", ids, type(context.error).__name__, exc_info=context.error)
+    log.error(
+        "handler failed %s: %s",
+        ids,
+        type(context.error).__name__,
+        exc_info=context.error,
+        extra={k: v for k, v in ids.items() if v is not None},
+    )
     if isinstance(update, Update):
         try:  # its transaction rolled back, so a redelivery may safely run it again
             await svc(context).forget_update(update.update_id)

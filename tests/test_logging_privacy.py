@@ -2,11 +2,14 @@
 
 A canary string goes into every kind of free text: check-in notes and open answers,
 unasked messages, text sent while the database fails. Logging is set up exactly as
-`python -m bot` does with LOG_LEVEL=DEBUG, and everything is captured.
+`python -m bot` does with LOG_LEVEL=DEBUG, in each LOG_FORMAT, and everything is
+captured: the records, and the lines the configured handler wrote.
 """
 
 from __future__ import annotations
 
+import io
+import json
 import logging
 import sqlite3
 from collections.abc import Iterator
@@ -22,14 +25,28 @@ from tests.helpers import checkin_now, pair_by_invite
 CANARY = "canary-7f3a9c-pelican"
 
 
+@pytest.fixture(params=["text", "json"])
+def log_format(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
 @pytest.fixture
-def debug_logging(caplog: pytest.LogCaptureFixture) -> Iterator[pytest.LogCaptureFixture]:
-    """`setup_logging('DEBUG')`, undone afterwards so other tests keep their levels."""
+def log_lines() -> io.StringIO:
+    """What the configured handler writes (stderr in production)."""
+    return io.StringIO()
+
+
+@pytest.fixture
+def debug_logging(
+    caplog: pytest.LogCaptureFixture, log_format: str, log_lines: io.StringIO
+) -> Iterator[pytest.LogCaptureFixture]:
+    """`setup_logging('DEBUG', format)`, undone afterwards so other tests keep their levels."""
     names = ["", *logging.root.manager.loggerDict]
     before = {n: logging.getLogger(n).level for n in names}
-    setup_logging("DEBUG")
+    handler = setup_logging("DEBUG", log_format, log_lines)
     caplog.set_level(logging.DEBUG)
     yield caplog
+    logging.getLogger().removeHandler(handler)
     for name in [*logging.root.manager.loggerDict]:
         logging.getLogger(name).setLevel(before.get(name, logging.NOTSET))
 
@@ -59,6 +76,8 @@ async def test_canary_in_no_log_and_not_in_the_database_file(
     alice: Person,
     bob: Person,
     debug_logging: pytest.LogCaptureFixture,
+    log_format: str,
+    log_lines: io.StringIO,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     await pair_by_invite(world, alice, bob)
@@ -86,11 +105,27 @@ async def test_canary_in_no_log_and_not_in_the_database_file(
 
     assert logging.getLogger("bot.checkins").isEnabledFor(logging.DEBUG)  # DEBUG was on
     assert any(r.levelno == logging.ERROR for r in debug_logging.records)  # the failure
-    logged = debug_logging.text + "\n".join(
-        r.getMessage() + str(r.exc_info or "") for r in debug_logging.records
+    logged = (
+        debug_logging.text
+        + "\n".join(r.getMessage() + str(r.exc_info or "") for r in debug_logging.records)
+        + log_lines.getvalue()
     )
     assert CANARY not in logged
     assert TEST_TOKEN not in logged and TEST_TOKEN.split(":")[1] not in logged
+    lines = log_lines.getvalue().splitlines()
+    assert len(lines) >= len(debug_logging.records) > 0
+    if log_format == "json":
+        # One object per line, each with the same fields; the failure carries its ids.
+        entries = [json.loads(line) for line in lines]
+        assert len(entries) == len(debug_logging.records)
+        assert all({"time", "level", "logger", "event", "ids"} <= e.keys() for e in entries)
+        failed = [e for e in entries if e["event"].startswith("handler failed")]
+        assert failed
+        for entry in failed:
+            assert entry["level"] == "ERROR" and entry["logger"] == "handlers.system"
+            assert entry["ids"]["chat_id"] == entry["ids"]["user_id"] == bob.id
+            assert isinstance(entry["ids"]["update_id"], int)
+            assert "OperationalError" in entry["error"]
 
     await world.stop()
     raw = raw_files(world.db_path)
