@@ -22,6 +22,7 @@ import aiosqlite
 from bot.callbacks import cb
 from bot.core import Actor, Core
 from bot.db import fetch_all, fetch_one
+from bot.export_page import ExportPage, Talk, Turn
 from bot.messages import Button, Msg, Outcome, rows
 from bot.pairing import Pairing
 
@@ -77,6 +78,10 @@ USER_COLUMNS = frozenset(
     }
 )
 
+
+# Turn kinds the partner saw when they were written (relayed, shown for confirming, or
+# written in the couple's group); 'kept' text is shown only once it becomes a 'speak' turn.
+SHOWN_TURNS = ("speak", "paraphrase", "correction", "validation")
 
 # What /export holds beyond the profile and settings: (section, query by user id, fields).
 EXPORTS: tuple[tuple[str, str, dict[str, str]], ...] = (
@@ -197,9 +202,11 @@ class DataRights:
         async with self.core.db.tx() as conn:
             await self.core.touch_user(conn, actor)
             data = await self.collect(conn, actor.user_id)
+            talks, partner = await self.conversations(conn, actor.user_id)
         body = json.dumps(data, ensure_ascii=False, indent=2).encode("utf-8")
+        page = ExportPage(self.core).render(data, talks, partner)
         day = self.core.clock.now().date().isoformat()
-        return out.say(
+        out.say(
             Msg(
                 actor.chat_id,
                 self.core.t("export.caption"),
@@ -207,6 +214,72 @@ class DataRights:
                 filename=f"trellis-export-{day}.json",
             )
         )
+        return out.say(
+            Msg(
+                actor.chat_id,
+                self.core.t("export_page.caption"),
+                document=page.encode("utf-8"),
+                filename=f"trellis-export-{day}.html",
+            )
+        )
+
+    async def conversations(self, conn: aiosqlite.Connection, uid: int) -> tuple[list[Talk], str]:
+        """The user's conversations as they saw them (for the page), and their partner's name.
+
+        Their own turns and proposals, and the partner's turns of the kinds that were
+        shown to them when written; never the partner's kept-back text.
+        """
+        convs = await fetch_all(
+            conn,
+            "SELECT id, topic, created_at, initiator, partner FROM conflict_conversations "
+            "WHERE initiator = ? OR partner = ? ORDER BY id",
+            (uid, uid),
+        )
+        names = {
+            r["id"]: r["first_name"]
+            for r in await fetch_all(
+                conn,
+                "SELECT u.id, u.first_name FROM users u JOIN conflict_conversations c "
+                "ON u.id IN (c.initiator, c.partner) WHERE c.initiator = ? OR c.partner = ?",
+                (uid, uid),
+            )
+        }
+        unknown = self.core.t("export_page.partner")
+        talks = {
+            c["id"]: Talk(
+                self.core.cipher.dec_opt(c["topic"]),
+                c["created_at"],
+                names.get(c["partner"] if c["initiator"] == uid else c["initiator"], unknown),
+            )
+            for c in convs
+        }
+        marks = ",".join("?" * len(SHOWN_TURNS))
+        turns = await fetch_all(
+            conn,
+            "SELECT t.conversation_id, t.user_id, t.round, t.kind, t.text FROM conflict_turns t "
+            "JOIN conflict_conversations c ON c.id = t.conversation_id "
+            f"WHERE (c.initiator = ? OR c.partner = ?) AND (t.user_id = ? OR t.kind IN ({marks})) "
+            "ORDER BY t.id",
+            (uid, uid, uid, *SHOWN_TURNS),
+        )
+        for r in turns:
+            text = self.core.cipher.decrypt(r["text"])
+            talks[r["conversation_id"]].turns.append(
+                Turn(r["user_id"] == uid, r["round"], r["kind"], text)
+            )
+        for r in await fetch_all(
+            conn,
+            "SELECT conversation_id, kind, text, status FROM agreements WHERE author = ? "
+            "ORDER BY id",
+            (uid,),
+        ):
+            if r["conversation_id"] in talks:
+                talks[r["conversation_id"]].agreements.append(
+                    (r["kind"], self.core.cipher.decrypt(r["text"]), r["status"])
+                )
+        couple = await self.core.couple_of(conn, uid)
+        partner = await self.core.first_name(conn, couple.partner_of(uid)) if couple else unknown
+        return list(talks.values()), partner
 
     async def collect(self, conn: aiosqlite.Connection, uid: int) -> dict[str, Any]:
         """Everything `uid` wrote, and the couple's shared settings; nothing the partner wrote."""

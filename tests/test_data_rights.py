@@ -9,6 +9,7 @@ from pathlib import Path
 from bot.data_rights import user_columns
 from bot.messages import Msg
 from bot.services import Services
+from playground.fakeapi import Sent
 from playground.sim import Person, World
 from tests.helpers import pair_by_invite
 
@@ -69,6 +70,11 @@ async def write_conversation(world: World, couple_id: int, a: int, b: int, text:
         )
 
 
+def json_export(world: World, who: Person) -> Sent:
+    """The JSON file of the last /export (the readable page follows it)."""
+    return [s for s in world.api.sent_to(who.id) if (s.filename or "").endswith(".json")][-1]
+
+
 async def couple_id(world: World, who: Person) -> int:
     svc = services(world)
     async with svc.core.db.tx() as conn:
@@ -90,7 +96,7 @@ async def test_export_holds_only_the_requesters_words(
     await world.send(bob, "/thanks bob-thanks")
 
     await world.send(alice, "/export")
-    sent = world.api.last(alice.id)
+    sent = json_export(world, alice)
     assert sent.document is not None and sent.filename is not None
     assert sent.filename.endswith(".json")
     data = json.loads(sent.document)
@@ -105,7 +111,7 @@ async def test_export_holds_only_the_requesters_words(
     assert data["checkin_answers"][0]["question"]  # the question's own text
 
     await world.send(bob, "/export")
-    bob_raw = world.api.last(bob.id).document or b""
+    bob_raw = json_export(world, bob).document or b""
     assert b"bob-turn" in bob_raw and b"alice-note" not in bob_raw
 
     world.make_group(-500, alice, bob)

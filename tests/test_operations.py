@@ -27,7 +27,13 @@ from bot.operations import backups_in
 from bot.settings import Settings
 from playground.sim import World
 from tests.helpers import pair_by_invite
-from tests.test_data_rights import couple_id, services, write_checkin, write_conversation
+from tests.test_data_rights import (
+    couple_id,
+    json_export,
+    services,
+    write_checkin,
+    write_conversation,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -131,7 +137,7 @@ async def test_backup_while_the_bot_writes_then_restore_and_read_back(
     shutil.copy2(copy, live.db_path)
     await live.start()
     await live.send(alice, "/export")
-    exported = json.loads(live.api.last(alice.id).document or b"{}")
+    exported = json.loads(json_export(live, alice).document or b"{}")
     texts = [t["text"] for t in exported["thanks_sent"]]
     assert texts == [f"thank-you-{n}" for n in range(in_copy)]  # whole transactions, in order
     await live.send(alice, "/status")
