@@ -98,7 +98,7 @@ class Database:
                     if self.conn.in_transaction:
                         await self.conn.execute("ROLLBACK")
                     raise
-                broken = await self.conn.execute_fetchall("PRAGMA foreign_key_check")
+                broken = list(await self.conn.execute_fetchall("PRAGMA foreign_key_check"))
                 if broken:
                     await self.conn.execute("ROLLBACK")
                     raise RuntimeError(f"migration {name} left broken references: {list(broken)}")
