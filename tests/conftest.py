@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from playground.sim import Person, World
+from tests.helpers import started
 
 
 @pytest.fixture(autouse=True)
@@ -25,13 +26,8 @@ def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 async def world(tmp_path: Path) -> AsyncIterator[World]:
-    w = World(db_path=tmp_path / "data" / "trellis.sqlite3")
-    await w.start()
-    try:
+    async with started(World(db_path=tmp_path / "data" / "trellis.sqlite3")) as w:
         yield w
-    finally:
-        await w.stop()
-    w.check_errors()
 
 
 @pytest.fixture

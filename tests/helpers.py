@@ -4,8 +4,22 @@ from __future__ import annotations
 
 import re
 import sqlite3
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from playground.sim import Person, World
+
+
+@asynccontextmanager
+async def started(world: World) -> AsyncIterator[World]:
+    """The world running for the block; stopped after, then any handler error raised."""
+    await world.start()
+    try:
+        yield world
+    finally:
+        await world.stop()
+    world.check_errors()
+
 
 INVITE_RE = re.compile(r"https://t\.me/\w+\?start=([A-Za-z0-9_-]{22})")
 

@@ -52,7 +52,10 @@ async def write_checkin(world: World, couple_id: int, notes: dict[int, str]) -> 
             )
 
 
-async def write_conversation(world: World, couple_id: int, a: int, b: int, text: str) -> None:
+async def write_conversation(
+    world: World, couple_id: int, a: int, b: int, text: str, *, turn: str | None = None
+) -> int:
+    """A conversation `a` started about `text`, with one turn of theirs (`turn` or `text`)."""
     svc = services(world)
     now = svc.core.now()
     enc = svc.core.cipher.encrypt
@@ -66,8 +69,10 @@ async def write_conversation(world: World, couple_id: int, a: int, b: int, text:
         await conn.execute(
             "INSERT INTO conflict_turns (conversation_id, user_id, round, kind, text, at) "
             "VALUES (?, ?, 1, 'speak', ?, ?)",
-            (cur.lastrowid, a, enc(text), now),
+            (cur.lastrowid, a, enc(turn or text), now),
         )
+    assert cur.lastrowid is not None
+    return cur.lastrowid
 
 
 def json_export(world: World, who: Person) -> Sent:

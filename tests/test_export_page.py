@@ -8,7 +8,7 @@ from html.parser import HTMLParser
 from playground.fakeapi import Sent
 from playground.sim import Person, World
 from tests.helpers import pair_by_invite
-from tests.test_data_rights import couple_id, services, write_checkin
+from tests.test_data_rights import couple_id, services, write_checkin, write_conversation
 
 TRICKY = "<script>alert('x')</script> & \"quotes\""
 
@@ -46,19 +46,14 @@ class Page(HTMLParser):
 
 async def write_talk(world: World, cid: int, alice: Person, bob: Person) -> None:
     """A conversation Alice started: her turns, Bob's shown turns and one he kept back."""
+    conv = await write_conversation(
+        world, cid, alice.id, bob.id, "the dishes", turn=f"alice-speaks {TRICKY}"
+    )
     svc = services(world)
     now = svc.core.now()
     enc = svc.core.cipher.encrypt
     async with svc.core.db.tx() as conn:
-        cur = await conn.execute(
-            "INSERT INTO conflict_conversations (couple_id, initiator, partner, topic, state, "
-            "speaker, listener, created_at, updated_at) "
-            "VALUES (?, ?, ?, ?, 'speaking', ?, ?, ?, ?)",
-            (cid, alice.id, bob.id, enc("the dishes"), alice.id, bob.id, now, now),
-        )
-        conv = cur.lastrowid
         for uid, rnd, kind, text in (
-            (alice.id, 1, "speak", f"alice-speaks {TRICKY}"),
             (bob.id, 1, "paraphrase", "bob-reflects"),
             (bob.id, 1, "validation", "bob-validates"),
             (bob.id, 2, "speak", "bob-speaks"),

@@ -26,7 +26,7 @@ from bot.clock import ManualClock
 from bot.operations import backups_in
 from bot.settings import Settings
 from playground.sim import World
-from tests.helpers import pair_by_invite
+from tests.helpers import pair_by_invite, started
 from tests.test_data_rights import (
     couple_id,
     json_export,
@@ -73,13 +73,9 @@ def run(world: World, *args: str, **env: str) -> subprocess.CompletedProcess[str
 
 @pytest.fixture
 async def live(tmp_path: Path) -> AsyncIterator[World]:
-    w = World(db_path=tmp_path / "data" / "trellis.sqlite3", clock=ManualClock(datetime.now(UTC)))
-    await w.start()
-    try:
+    clock = ManualClock(datetime.now(UTC))  # the commands read the wall clock
+    async with started(World(db_path=tmp_path / "data" / "trellis.sqlite3", clock=clock)) as w:
         yield w
-    finally:
-        await w.stop()
-    w.check_errors()
 
 
 # -- backup -------------------------------------------------------------------------
