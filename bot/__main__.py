@@ -18,7 +18,6 @@ from typing import IO, Any
 from pydantic import ValidationError
 
 from bot import operations
-from bot.app import build_application
 from bot.settings import Settings
 
 NO_TOKEN = """\
@@ -137,6 +136,10 @@ def main(argv: list[str] | None = None) -> int:
         print(NO_TOKEN, file=sys.stderr)
         return 2
     setup_logging(settings.log_level, settings.log_format)
+    # Imported here: the operator's commands (e.g. a health check every few seconds)
+    # do not pay for loading python-telegram-bot.
+    from bot.app import build_application
+
     app = build_application(settings)
     if settings.webhook_url:
         assert settings.webhook_secret is not None
