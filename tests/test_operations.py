@@ -23,7 +23,9 @@ import pytest
 from cryptography.fernet import Fernet
 
 from bot.clock import ManualClock
+from bot.crypto import Cipher
 from bot.operations import backups_in
+from bot.rotate import rotate
 from bot.settings import Settings
 from playground.sim import World
 from tests.helpers import pair_by_invite, started
@@ -283,3 +285,18 @@ async def test_stats_counts_and_nothing_else(live: World) -> None:
     assert int(counts["database bytes"]) > 0
     for secret in ("Alice", "Bob", "secret", str(alice.id), str(bob.id)):
         assert secret not in done.stdout
+
+
+async def test_health_matches_the_new_key_after_rotation(live: World) -> None:
+    await live.tick()
+    await live.stop()
+    old, new = live.key, Fernet.generate_key().decode()
+    rotate(live.db_path, Cipher([new.encode(), old.encode()]))
+    done = await asyncio.to_thread(run, live, "health", DATA_ENCRYPTION_KEY=new)
+    assert done.returncode == 0, done.stderr  # the key check value was rotated too
+    one_line_failure(
+        await asyncio.to_thread(run, live, "health", DATA_ENCRYPTION_KEY=old),
+        "the data key does not match the database",
+    )
+    live.key = new
+    await live.start()  # the fixture stops it
