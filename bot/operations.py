@@ -81,7 +81,7 @@ def backup(db_path: Path, dest: Path, now: datetime, *, folder: bool = False) ->
         raise OperationError(f"{target} already exists; refusing to overwrite it")
     target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     partial = target.with_name(f".{target.name}.partial")
-    src = open_existing(db_path, read_only=False)
+    src = open_existing(db_path, read_only=True)
     try:
         fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         os.close(fd)
@@ -99,12 +99,21 @@ def backup(db_path: Path, dest: Path, now: datetime, *, folder: bool = False) ->
         with open(partial, "rb") as fh:
             os.fsync(fh.fileno())
         os.replace(partial, target)
+        _fsync_dir(target.parent)  # the rename itself survives a power cut
     except BaseException:
         partial.unlink(missing_ok=True)
         raise
     finally:
         src.close()
     return target
+
+
+def _fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def backups_in(folder: Path) -> list[Path]:
