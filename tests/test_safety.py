@@ -15,6 +15,7 @@ from bot.summary import trend
 from playground.sim import Person, World
 from tests.helpers import checkin_now, pair_by_invite
 from tests.test_conflict_flow import GROUP, pair_in_group
+from tests.test_data_rights import json_export
 
 FIRST = datetime(2026, 11, 29, 18, 0, tzinfo=UTC)  # Sunday 19:00 Berlin
 
@@ -158,10 +159,10 @@ async def test_share_before_the_reveal_shows_it_and_keep_never_does(
     assert "suicidal" not in reveal.text and "suicidal" not in every_text(world, bob.id)
 
     await world.send(alice, "/export")
-    mine = json.loads(world.api.last(alice.id).document or b"{}")
+    mine = json.loads(json_export(world, alice).document or b"{}")
     assert any(h["text"] == "Sometimes I feel suicidal" for h in mine["words_held_back"])
     await world.send(bob, "/export")
-    theirs = world.api.last(bob.id).document or b""
+    theirs = b"".join(s.document or b"" for s in world.api.sent_to(bob.id))
     assert b"suicidal" not in theirs and b"scared of him" not in theirs
 
 
@@ -313,7 +314,7 @@ async def test_prefer_not_to_say_through_reveal_summary_chart_and_export(
         >= 5
     )
     await world.send(alice, "/export")
-    data = json.loads(world.api.last(alice.id).document or b"{}")
+    data = json.loads(json_export(world, alice).document or b"{}")
     assert data["checkin_answers"] and all(
         a["value"] == 4 or a["answer"] for a in data["checkin_answers"]
     )
@@ -336,11 +337,13 @@ async def test_only_for_me_notes_never_reach_the_partner_or_the_group(
     for chat in (GROUP, bob.id):
         assert "tired of his mother" not in every_text(world, chat)
     await world.send(alice, "/export")
-    mine = json.loads(world.api.last(alice.id).document or b"{}")
+    mine = json.loads(json_export(world, alice).document or b"{}")
     kept = [a for a in mine["checkin_answers"] if a["note"]]
     assert kept and kept[0]["only_for_you"] and "tired of his mother" in kept[0]["note"]
     await world.send(bob, "/export")
-    assert b"tired of his mother" not in (world.api.last(bob.id).document or b"")
+    assert b"tired of his mother" not in b"".join(
+        s.document or b"" for s in world.api.sent_to(bob.id)
+    )
 
 
 async def test_relays_of_a_partners_words_are_protected(
@@ -375,7 +378,7 @@ async def test_erasure_takes_the_writers_held_words_and_keeps_the_partners(
         (bob.id, 0, "kept")
     ]
     await world.send(bob, "/export")
-    theirs = json.loads(world.api.last(bob.id).document or b"{}")
+    theirs = json.loads(json_export(world, bob).document or b"{}")
     assert [h["text"] for h in theirs["words_held_back"]] == [
         "be calm though she won't let me see my friends"
     ]
