@@ -154,6 +154,16 @@ class Checkins(Feature):
             "ON CONFLICT DO NOTHING",
             [(cid, u) for cid, (c, _, _) in new for u in c.users],
         )
+        # A first question that asks for typed words is the most recent prompt for text.
+        await conn.executemany(
+            "UPDATE users SET awaiting = ? WHERE id = ?",
+            [
+                (f"ans:{cid}:0", u)
+                for cid, (c, _, items) in new
+                if self.core.content.question(items[0]).kind == "open"
+                for u in c.users
+            ],
+        )
         owed = []
         for cid, (c, _, items) in new:
             first = self._question(c.user_a, cid, tuple(items), 0, intro=True)
@@ -689,10 +699,15 @@ class Checkins(Feature):
     async def private_text(
         self, conn: aiosqlite.Connection, actor: Actor, text: str, out: Outcome
     ) -> Outcome | None:
-        """Text while a scale question waits: point at the buttons rather than stay silent."""
+        """Unasked text while a question waits. An open question asked for typed words, so
+        they are its answer (a reminder showed it again without re-arming the prompt); a
+        scale question points at its buttons rather than stay silent."""
         p = await self._progress(conn, actor.user_id)
         if p is None or p.stage != "answer":
             return None
+        if self.core.content.question(p.items[p.position]).kind == "open":
+            arg = f"{p.checkin_id}:{p.position}"
+            return await self.typed(conn, actor, arg, text, out, note=False)
         out.say(Msg(actor.chat_id, self.core.t("checkin.use_buttons")))
         return out.say(self._current(actor.chat_id, p))
 
