@@ -22,7 +22,7 @@ import aiosqlite
 
 from bot import schedule
 from bot.callbacks import cb
-from bot.composition import PastWeek, compose
+from bot.composition import Past, compose
 from bot.core import COUPLE_COLUMNS, Actor, Core, Couple, Safe, couple_from_row
 from bot.db import fetch_all, fetch_one
 from bot.feature import Feature, TextRoute
@@ -30,7 +30,6 @@ from bot.messages import Button, Msg, Outcome, rows, split_message
 from bot.safety import Hold, Safety
 
 SWEEP_BATCH = 1000
-HISTORY_WEEKS = 10  # composition looks back this far (the no-repeat window is 8)
 MAX_TYPED = 600  # a note or open answer; keeps every reveal item far below 4096 characters
 GAP = 2  # a difference of two points or more is pointed out
 
@@ -55,45 +54,52 @@ class Checkins(Feature):
 
     # -- opening -----------------------------------------------------------------
 
-    async def _histories(
+    async def _pasts(
         self, conn: aiosqlite.Connection, couple_ids: list[int]
-    ) -> dict[int, list[tuple[str, PastWeek]]]:
-        """Recent (week, PastWeek) per couple, oldest first, in two queries for any number."""
+    ) -> tuple[dict[int, Past], set[tuple[int, str]]]:
+        """Each couple's `Past` and the (couple, week) check-ins that exist, in three queries."""
         if not couple_ids:
-            return {}
+            return {}, set()
         marks = ",".join("?" * len(couple_ids))
-        since = self.core.now() - HISTORY_WEEKS * schedule.WEEK
-        weeks = await fetch_all(
+        asked: dict[int, dict[str, str]] = {c: {} for c in couple_ids}
+        for r in await fetch_all(
             conn,
-            f"SELECT id, couple_id, week, items FROM checkins WHERE couple_id IN ({marks}) "
-            "AND opened_at >= ? ORDER BY couple_id, week",
-            (*couple_ids, since),
+            f"SELECT couple_id, question_id, week FROM asked WHERE couple_id IN ({marks})",
+            tuple(couple_ids),
+        ):
+            asked[r["couple_id"]][r["question_id"]] = r["week"]
+        latest = await fetch_all(
+            conn,
+            "SELECT couple_id, MAX(id) AS id, MAX(week) AS week FROM checkins "
+            f"WHERE couple_id IN ({marks}) GROUP BY couple_id",
+            tuple(couple_ids),
         )
-        latest: dict[int, int] = {}
-        found: dict[int, list[tuple[str, PastWeek]]] = {c: [] for c in couple_ids}
-        for w in weeks:
-            found[w["couple_id"]].append((w["week"], PastWeek(tuple(json.loads(w["items"])))))
-            latest[w["couple_id"]] = w["id"]
-        if latest:
-            by_checkin = {v: k for k, v in latest.items()}
-            per: dict[int, dict[str, list[float]]] = {}
+        weeks = {(r["couple_id"], r["week"]) for r in latest}
+        by_checkin = {r["id"]: r["couple_id"] for r in latest}
+        per: dict[int, dict[str, list[float]]] = {}
+        if by_checkin:
             for r in await fetch_all(
                 conn,
                 "SELECT checkin_id, theme, AVG(value) AS v FROM answers "
-                f"WHERE checkin_id IN ({','.join('?' * len(latest))}) AND value IS NOT NULL "
+                f"WHERE checkin_id IN ({','.join('?' * len(by_checkin))}) AND value IS NOT NULL "
                 "GROUP BY checkin_id, theme, user_id",
-                tuple(latest.values()),
+                tuple(by_checkin),
             ):
                 per.setdefault(by_checkin[r["checkin_id"]], {}).setdefault(r["theme"], []).append(
                     float(r["v"])
                 )
-            for couple_id, themes in per.items():
-                scores = {
-                    t: (sum(v) / len(v), abs(v[0] - v[1])) for t, v in themes.items() if len(v) == 2
-                }
-                week, last = found[couple_id][-1]
-                found[couple_id][-1] = (week, PastWeek(last.items, scores))
-        return found
+        pasts = {
+            c: Past(
+                asked[c],
+                {
+                    t: (sum(v) / len(v), abs(v[0] - v[1]))
+                    for t, v in per.get(c, {}).items()
+                    if len(v) == 2
+                },
+            )
+            for c in couple_ids
+        }
+        return pasts, weeks
 
     async def _open_many(
         self, conn: aiosqlite.Connection, wanted: list[tuple[Couple, str]], *, early: bool = False
@@ -106,15 +112,14 @@ class Checkins(Feature):
         if not wanted:
             return []
         now = self.core.now()
-        histories = await self._histories(conn, [c.id for c, _ in wanted])
+        pasts, existing = await self._pasts(conn, [c.id for c, _ in wanted])
         window = int(self.core.settings.checkin_window.total_seconds())
         remind = int(self.core.settings.reminder_after.total_seconds())
         plans: dict[int, tuple[Couple, str, list[str]]] = {}
         for couple, week in wanted:
-            past = histories.get(couple.id, [])
-            if any(w == week for w, _ in past) or couple.id in plans:
+            if (couple.id, week) in existing or couple.id in plans:
                 continue  # opened already (a second sweep, a DST double hour, /checkin)
-            items = compose(self.core.content, [h for _, h in past])
+            items = compose(self.core.content, pasts[couple.id], week)
             plans[couple.id] = (couple, week, items)
         if not plans:
             return []
@@ -149,6 +154,12 @@ class Checkins(Feature):
             for r in opened
             if plans[r["couple_id"]][1] == r["week"]
         ]
+        await conn.executemany(
+            "INSERT INTO asked (couple_id, question_id, week) VALUES (?, ?, ?) "
+            "ON CONFLICT (couple_id, question_id) DO UPDATE SET week = excluded.week "
+            "WHERE excluded.week > asked.week",
+            [(c.id, qid, week) for _, (c, week, items) in new for qid in items],
+        )
         await conn.executemany(
             "INSERT INTO checkin_progress (checkin_id, user_id) VALUES (?, ?) "
             "ON CONFLICT DO NOTHING",

@@ -1,70 +1,75 @@
-"""Which five items a couple gets this week: a pure function of their history.
+"""Which five items a couple gets this week: a pure function of their whole history.
 
-Slots: one scale item each from expectations, boundaries and support; one from
-the rotating themes (the least recently asked theme; ties go to the theme whose
-last scores were lowest or furthest apart, then to the bank's order); one open
-question from the weekly pool. Within a slot a question asked in the last
-`NO_REPEAT_WEEKS` check-ins is avoided while the bank allows, scale questions
-are preferred, and the least recently asked wins (never-asked first, by id).
+Slots: one item each from expectations, boundaries and support; one from the
+rotating themes (the least recently asked theme; ties go to the theme whose last
+scores were lowest or furthest apart, then to the bank's order); one open question
+from the weekly pool.
+
+Within a slot, a question asked less than `NO_REPEAT_WEEKS` weeks ago is avoided
+while the bank allows; among the rest the least recently asked wins (never asked
+first), then scale before open, then the bank's order. So every question of a theme
+comes round in turn, open ones included, and none returns within eight weeks.
+
+The history the composer needs is compact and complete: the week each question was
+last asked (the `asked` table keeps one row per couple and question), never a window
+of recent check-ins, which made rotating themes alternate between two questions.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import date
 
 from content import CORE_THEMES, THEME_IDS, WEEKLY, Content, Question
 
 NO_REPEAT_WEEKS = 8
 ROTATING = tuple(t for t in THEME_IDS if t not in CORE_THEMES)
+_EPOCH = date(1970, 1, 5)  # a Monday: week numbers count whole weeks from it
+
+
+def week_number(iso_week: str) -> int:
+    """'2026-W48' -> a count of weeks, so two weeks' distance is a subtraction."""
+    year, num = iso_week.split("-W")
+    return (date.fromisocalendar(int(year), int(num), 1) - _EPOCH).days // 7
 
 
 @dataclass(frozen=True)
-class PastWeek:
-    """One earlier check-in of the couple, oldest first in the history list."""
+class Past:
+    """All the composer needs to know of a couple's earlier check-ins."""
 
-    items: tuple[str, ...]
-    # theme -> (mean score, absolute gap between partners); only themes answered by both
-    scores: dict[str, tuple[float, float]] = field(default_factory=dict)
+    # question id -> the ISO week ('2026-W48') it was last asked in
+    last_asked: Mapping[str, str] = field(default_factory=dict)
+    # theme -> (mean score, absolute gap between partners) in the last check-in both answered
+    scores: Mapping[str, tuple[float, float]] = field(default_factory=dict)
 
 
-def compose(content: Content, history: Sequence[PastWeek]) -> list[str]:
-    last_asked: dict[str, int] = {}
-    for age, week in enumerate(reversed(history)):  # age 0 = last week
-        for qid in week.items:
-            last_asked.setdefault(qid, age)
+def compose(content: Content, past: Past, week: str) -> list[str]:
+    now = week_number(week)
+    ages = {qid: now - week_number(w) for qid, w in past.last_asked.items()}
     theme_age: dict[str, int] = {}
-    for age, week in enumerate(reversed(history)):
-        for qid in week.items:
-            if content.has_question(qid):
-                theme_age.setdefault(content.question(qid).theme, age)
+    for qid, age in ages.items():
+        if content.has_question(qid):
+            theme = content.question(qid).theme
+            theme_age[theme] = min(age, theme_age.get(theme, age))
 
     def pick(theme: str) -> str:
-        pool = content.by_theme(theme)  # scale questions first, then by id
-        for q in pool:
-            # The common case, cheaply: a never-asked question in preference order wins.
-            if q.id not in last_asked and (q.kind == "scale" or theme == WEEKLY):
-                return q.id
-
         def key(q: Question) -> tuple[int, int, int, int, str]:
-            age = last_asked.get(q.id)
-            recent = age is not None and age < NO_REPEAT_WEEKS - 1
-            # fresh before recent; scale before open; never-asked, then longest ago
+            age = ages.get(q.id)
+            recent = age is not None and age < NO_REPEAT_WEEKS
             return (
-                int(recent),
-                int(q.kind != "scale") if theme != WEEKLY else 0,
-                int(age is not None),
-                -(age or 0),
-                q.id,
+                int(recent),  # out of the no-repeat window first,
+                int(age is not None),  # never asked before asked,
+                -(age or 0),  # longest ago first,
+                int(q.kind != "scale"),  # scale before open,
+                q.id,  # then the bank's order
             )
 
-        return min(pool, key=key).id
-
-    last = history[-1].scores if history else {}
+        return min(content.by_theme(theme), key=key).id
 
     def rotating_key(theme: str) -> tuple[int, int, float, float, int]:
         age = theme_age.get(theme)
-        mean, gap = last.get(theme, (5.0, 0.0))
+        mean, gap = past.scores.get(theme, (5.0, 0.0))
         return (
             int(age is not None),  # never asked first,
             -(age or 0),  # then the longest ago

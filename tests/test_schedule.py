@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 
 import content
 from bot import schedule
-from bot.composition import NO_REPEAT_WEEKS, PastWeek, compose
+from bot.composition import NO_REPEAT_WEEKS, Past, compose, week_number
 
 
 def test_spring_forward_moves_to_next_valid_minute() -> None:
@@ -44,12 +44,21 @@ def test_zone_names_are_validated_case_insensitively() -> None:
     assert schedule.valid_zone("Mars/Base") is None
 
 
+def _weeks(n: int) -> list[str]:
+    first = date(2026, 11, 30)
+    return [
+        "{}-W{:02d}".format(*(first + timedelta(weeks=k)).isocalendar()[:2]) for k in range(n)
+    ]
+
+
 def test_composition_covers_the_slots_and_never_repeats_within_eight_weeks() -> None:
     c = content.load()
-    history: list[PastWeek] = []
+    asked: dict[str, str] = {}
     seen_at: dict[str, int] = {}
-    for week in range(10):
-        items = compose(c, history)
+    rotating: list[str] = []
+    for n, week in enumerate(_weeks(10)):
+        past = Past(dict(asked))
+        items = compose(c, past, week)
         assert len(items) == 5
         themes = [c.question(q).theme for q in items]
         assert themes[:3] == ["expectations", "boundaries", "support"]
@@ -57,17 +66,47 @@ def test_composition_covers_the_slots_and_never_repeats_within_eight_weeks() -> 
         assert themes[4] == "weekly" and c.question(items[4]).kind == "open"
         for qid in items:
             if qid in seen_at:
-                assert week - seen_at[qid] >= NO_REPEAT_WEEKS, qid
-            seen_at[qid] = week
-        assert compose(c, history) == items  # deterministic
-        history.append(PastWeek(tuple(items)))
-    rotating = {c.question(q).theme for w in history[:7] for q in w.items[3:4]}
-    assert len(rotating) == 7  # every other theme in seven weeks
+                assert n - seen_at[qid] >= NO_REPEAT_WEEKS, qid
+            seen_at[qid] = n
+            asked[qid] = week
+        assert compose(c, past, week) == items  # deterministic
+        rotating.append(themes[3])
+    assert len(set(rotating[:7])) == 7  # every other theme in seven weeks
+
+
+def test_two_years_ask_every_question_and_none_within_eight_weeks() -> None:
+    """104 weekly check-ins: the whole bank is asked, and no question comes back early.
+
+    The old composer saw only the last ten weeks and asked 49 of 92 questions.
+    """
+    c = content.load()
+    asked: dict[str, str] = {}
+    at: dict[str, list[int]] = {}
+    for n, week in enumerate(_weeks(104)):
+        items = compose(c, Past(dict(asked)), week)
+        assert compose(c, Past(dict(asked)), week) == items  # same history, same week
+        for qid in items:
+            at.setdefault(qid, []).append(n)
+            asked[qid] = week
+    assert set(at) == {q.id for q in c.questions}, sorted({q.id for q in c.questions} - set(at))
+    for qid, weeks in at.items():
+        assert all(b - a >= NO_REPEAT_WEEKS for a, b in zip(weeks, weeks[1:], strict=False)), qid
+
+
+def test_weeks_off_count_as_time_passing() -> None:
+    """History is by calendar week: after a long pause, nothing is held back."""
+    c = content.load()
+    first = compose(c, Past(), "2026-W49")
+    later = compose(c, Past(dict.fromkeys(first, "2026-W49")), "2027-W10")
+    assert later[:3] != first[:3]  # still least-recently asked first: fresh ones come before
+    assert week_number("2027-W01") - week_number("2026-W53") == 1
 
 
 def test_rotating_slot_prefers_low_or_divergent_theme_among_equals() -> None:
     c = content.load()
-    low = compose(c, [PastWeek((), {"digital": (1.5, 0.0), "honesty": (4.5, 0.0)})])
+    low = compose(
+        c, Past({}, {"digital": (1.5, 0.0), "honesty": (4.5, 0.0)}), "2026-W49"
+    )
     assert c.question(low[3]).theme == "digital"
 
 
