@@ -322,6 +322,9 @@ class Checkins(Feature):
         decline = [Button(self.core.t("checkin.decline"), cb("ci", checkin_id, pos, "skip"))]
         if q.kind == "scale":
             scale = [Button(str(v), cb("ci", checkin_id, pos, v)) for v in range(1, 6)]
+            if q.event:  # presupposes something happened: a way out that scores nothing
+                na = [Button(self.core.t("checkin.na"), cb("ci", checkin_id, pos, "na"))]
+                return Msg(chat, text, rows(scale, na + decline, back))
             return Msg(chat, text, rows(scale, decline + back))
         return Msg(chat, text, rows(decline + back))
 
@@ -474,6 +477,12 @@ class Checkins(Feature):
                     Msg(actor.chat_id, self.core.t("checkin.declined"), edit_message_id=message_id)
                 )
                 return await self._advance(conn, actor, p, out)
+            if q.kind == "scale" and value == "na" and q.event:
+                await self._store(conn, p, actor.user_id, q.id, q.theme, skip="na")
+                await self.core.set_awaiting(conn, actor.user_id, None)
+                chosen = self.core.t("checkin.na_chosen", text=q.text)
+                out.say(Msg(actor.chat_id, chosen, edit_message_id=message_id))
+                return await self._advance(conn, actor, p, out)
             if q.kind == "scale":
                 try:
                     score = int(value)
@@ -569,6 +578,7 @@ class Checkins(Feature):
         skip: str | None = None,
         private: bool = False,
     ) -> None:
+        """One answer: a value, a typed text, or a skip with its reason ('na': didn't come up)."""
         await conn.execute(
             "INSERT INTO answers (checkin_id, user_id, question_id, theme, value, text, skip, "
             "words_private, answered_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
@@ -772,7 +782,9 @@ class Checkins(Feature):
             shareable = r is not None and not r["words_private"]
             if q.kind == "scale":
                 value = r["value"] if r is not None else None
-                if value is None:  # declined or missing: a plain dash, no comment
+                if value is None and r is not None and r["skip"] == "na":
+                    lines.append(self.core.t("checkin.reveal_na", name=names[user]))
+                elif value is None:  # declined or missing: a plain dash, no comment
                     lines.append(f"{_esc(names[user])}: —")
                 else:
                     values.append(value)
@@ -786,7 +798,9 @@ class Checkins(Feature):
         if len(values) == 2 and abs(values[0] - values[1]) >= GAP:
             theme = self.core.content.theme(q.theme)
             starter = theme.starters[seed % len(theme.starters)]
-            lines.append(self.core.t("checkin.gap", starter=starter))
+            # A gap in self-ratings is two people judging themselves; in the others, two
+            # people living the same thing differently. The words say which.
+            lines.append(self.core.t(f"checkin.gap_{q.about}", starter=starter))
         return "\n".join(lines)
 
     # -- the sweep: open, remind, close ------------------------------------------------

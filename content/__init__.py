@@ -57,6 +57,10 @@ class Question(BaseModel):
     id: str = Field(pattern=r"^[a-z]+-\d{2}$")
     theme: str
     kind: Literal["scale", "open"]
+    # whom an answer rates: your own part, your partner's (as you experienced it), or both
+    about: Literal["self", "partner", "us"]
+    # presupposes something happened: offers "Didn't come up", never counted in a score
+    event: bool = False
     text: str = Field(min_length=10, max_length=300)
     low: str | None = Field(default=None, max_length=24)
     high: str | None = Field(default=None, max_length=24)
@@ -67,6 +71,8 @@ class Question(BaseModel):
             raise ValueError(f"{self.id}: a scale question labels both ends")
         if self.kind == "open" and (self.low or self.high):
             raise ValueError(f"{self.id}: an open question has no scale labels")
+        if self.kind == "open" and self.event:
+            raise ValueError(f"{self.id}: an open question can be skipped; `event` is for scales")
         return self
 
 

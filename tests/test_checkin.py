@@ -59,7 +59,7 @@ async def test_full_week_opens_on_time_reminds_and_reveals(
         text = reveal[0].text
         assert "Alice: <b>5</b>/5" in text and "Bob: <b>2</b>/5" in text
         assert "Felt close this week" in text
-        assert "You see this one differently" in text
+        assert "You rated yourselves differently" in text
     # the next one is scheduled a week later
     await world.send(alice, "/status")
     assert "Sunday 6 December, 19:00" in world.last_text(alice.id)
@@ -277,3 +277,37 @@ async def test_settings_change_recomputes_and_pause_skips(
     world.clock.advance(timedelta(hours=30))
     await world.tick()
     assert not world.said(bob.id, "gentle nudge")
+
+
+async def test_reveal_words_a_gap_by_whom_the_question_is_about_and_na_counts_nothing(
+    world: World, alice: Person, bob: Person
+) -> None:
+    """A fresh couple's first items: expectations-01 rates yourself, boundaries-01 your
+    partner, support-01 presupposes a hard moment (so it offers "Didn't come up")."""
+    await pair_by_invite(world, alice, bob)
+    world.clock.set(datetime(2026, 11, 29, 18, 0, tzinfo=UTC))
+    await world.tick()
+    for who, first, second in ((alice, "5", "5"), (bob, "2", "2")):
+        await world.press(who, first)  # expectations-01 (self)
+        await world.press(who, "Skip")
+        assert "Didn't come up" not in world.api.last(who.id).button_texts()
+        await world.press(who, second)  # boundaries-01 (partner)
+        await world.press(who, "Skip")
+        assert "Didn't come up" in world.api.last(who.id).button_texts()  # support-01
+    await world.press(alice, "Didn't come up")
+    assert "didn't come up this week. It won't count in any score" in world.texts(alice.id)[-2]
+    await answer_all(world, alice, "4")
+    await world.press(bob, "3")
+    await world.press(bob, "Skip")
+    await answer_all(world, bob, "4")
+    reveal = next(s.text for s in world.api.sent_to(alice.id) if "Nobody went first" in s.text)
+    expectations, boundaries, support = reveal.split("\n\n")[1:4]
+    assert "You rated yourselves differently" in expectations
+    assert "You experienced this differently" in boundaries
+    assert "Alice: <i>didn't come up</i>" in support and "Bob: <b>3</b>/5" in support
+    assert "differently" not in support  # a skipped answer is no gap
+    assert "You see this one differently" not in reveal
+    rows = [r for r in state(world)["answers"] if r[2] == "support-01"]
+    by_user = {r[1]: r for r in rows}
+    assert by_user[alice.id][4] is None and by_user[alice.id][-1] == "na"  # value, skip
+    assert by_user[bob.id][4] == 3 and by_user[bob.id][-1] is None
