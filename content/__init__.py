@@ -34,6 +34,38 @@ THEME_IDS = (
 CORE_THEMES = ("expectations", "boundaries", "support")
 WEEKLY = "weekly"
 MIN_PER_THEME = 6
+# CLDR plural categories. A string with a number in it is a table of these forms in the
+# catalogue, plus `count`, the placeholder whose number picks the form.
+PLURAL_CATEGORIES = ("zero", "one", "two", "few", "many", "other")
+
+
+def plural_category(n: float, locale: str = "en") -> str:
+    """The CLDR plural category of `n` in `locale` ('one', 'other', ...).
+
+    English rules only, for now. Babel's `Locale.parse(locale).plural_form(n)` returns the
+    same category names, so plugging CLDR's rules for every language in is this one line.
+    """
+    del locale
+    return "one" if n == 1 else "other"
+
+
+class Plural(BaseModel):
+    """A message whose wording depends on a number: one text per plural category."""
+
+    count: str
+    forms: dict[str, str]
+
+    @model_validator(mode="after")
+    def _forms(self) -> Plural:
+        if "other" not in self.forms or not set(self.forms) <= set(PLURAL_CATEGORIES):
+            raise ValueError(f"plural forms must be CLDR categories with 'other': {self.forms}")
+        other = self.forms["other"]
+        if self.count not in {n for _, n, _, _ in string.Formatter().parse(other)}:
+            raise ValueError(f"the 'other' form shows {{{self.count}}}: {other[:40]!r}")
+        return self
+
+    def pick(self, n: float, locale: str = "en") -> str:
+        return self.forms.get(plural_category(n, locale), self.forms["other"])
 
 
 class Theme(BaseModel):
@@ -127,6 +159,7 @@ class Content(BaseModel):
     nudges: Nudges
     safety: SafetyContent
     strings: dict[str, str]
+    plurals: dict[str, Plural] = Field(default_factory=dict)
     _themes: dict[str, Theme] = PrivateAttr(default_factory=dict)
     _questions: dict[str, Question] = PrivateAttr(default_factory=dict)
     _by_theme: dict[str, list[Question]] = PrivateAttr(default_factory=dict)
@@ -155,7 +188,12 @@ class Content(BaseModel):
                 raise ValueError(f"theme {theme} needs at least 4 scale questions")
         if len([q for q in self.questions if q.theme == WEEKLY]) < 8:
             raise ValueError("the weekly open pool needs at least 8 questions")
-        for key, text in self.strings.items():
+        both = self.strings.keys() & self.plurals.keys()
+        if both:
+            raise ValueError(f"keys both plain and plural: {sorted(both)}")
+        texts = [(k, v) for k, v in self.strings.items()]
+        texts += [(k, v) for k, p in self.plurals.items() for v in p.forms.values()]
+        for key, text in texts:
             if len(text) > MESSAGE_LIMIT:
                 raise ValueError(f"string {key} is longer than a Telegram message")
             # Every placeholder must be a plain name, so format() cannot reach attributes.
@@ -171,13 +209,19 @@ class Content(BaseModel):
     # -- lookups -------------------------------------------------------------
 
     def t(self, key: str, /, **values: object) -> str:
-        """The string `key`, formatted. A missing key is a bug: it raises."""
+        """The string `key`, formatted. A missing key is a bug: it raises.
+
+        A plural key picks its form by the number in its `count` placeholder.
+        """
+        plural = self.plurals.get(key)
+        if plural is not None:
+            return plural.pick(float(str(values[plural.count]))).format(**values)
         return self.strings[key].format(**values)
 
     def plural(self, key: str, n: int) -> str:
-        """`n` with the form of `key` its number takes ('1 week', '2 weeks'): the catalogue
-        holds one string per plural category under `key.<category>`."""
-        return self.t(f"{key}.{plural_category(n)}", n=n)
+        """`n` with the form of `key` its number takes ('1 week', '2 weeks'): a plural
+        table in the catalogue whose `count` is `n`."""
+        return self.t(key, n=n)
 
     def has_string(self, key: str) -> bool:
         return key in self.strings
@@ -201,30 +245,30 @@ class Content(BaseModel):
             self._by_theme.setdefault(q.theme, []).append(q)
 
 
-def plural_category(n: int) -> str:
-    """English plural rule (CLDR: 'one' for 1, else 'other'); a language with more
-    categories (few, many) plugs its own rule in here."""
-    return "one" if n == 1 else "other"
-
-
 def _read(name: str) -> dict:
     return tomllib.loads(resources.files("content").joinpath(name).read_text("utf-8"))
 
 
-def _flatten(table: dict, prefix: str = "") -> dict[str, str]:
-    out: dict[str, str] = {}
+def _is_plural(table: dict) -> bool:
+    return "count" in table and "other" in table and set(table) <= {"count", *PLURAL_CATEGORIES}
+
+
+def _flatten(table: dict, prefix: str = "") -> dict[str, str | dict[str, str]]:
+    out: dict[str, str | dict[str, str]] = {}
     for key, value in table.items():
         full = f"{prefix}{key}"
-        if isinstance(value, dict):
+        if isinstance(value, dict) and _is_plural(value):
+            out[full] = {k: str(v).strip("\n") for k, v in value.items()}
+        elif isinstance(value, dict):
             out.update(_flatten(value, full + "."))
         else:
             out[full] = str(value).strip("\n") if isinstance(value, str) else str(value)
     return out
 
 
-def _strings() -> dict[str, str]:
+def _strings() -> dict[str, str | dict[str, str]]:
     """strings.toml plus one strings_<feature>.toml per feature; a key may appear once."""
-    merged: dict[str, str] = {}
+    merged: dict[str, str | dict[str, str]] = {}
     names = sorted(
         e.name
         for e in resources.files("content").iterdir()
@@ -241,12 +285,18 @@ def _strings() -> dict[str, str]:
 @cache
 def load() -> Content:
     """Read and validate every content file (cached: content never changes at run time)."""
+    catalogue = _strings()
     return Content.model_validate(
         {
             "themes": _read("themes.toml")["theme"],
             "questions": _read("questions.toml")["question"],
             "nudges": _read("nudges.toml"),
             "safety": _read("safety.toml"),
-            "strings": _strings(),
+            "strings": {k: v for k, v in catalogue.items() if isinstance(v, str)},
+            "plurals": {
+                k: {"count": v.pop("count"), "forms": v}
+                for k, v in catalogue.items()
+                if isinstance(v, dict)
+            },
         }
     )
