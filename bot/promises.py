@@ -334,19 +334,21 @@ class Promises(Feature):
                     status=status,
                 )
             )
-        kept = sum(p.state == "kept" for p in settled)
-        missed = len(settled) - kept
+        # No tally of kept against missed, here or anywhere: what matters is picking up
+        # again, so the ones that slipped are named as there to come back to.
         lines.append("")
-        if settled:
-            lines.append(self.core.t("promises.month", kept=kept, total=len(settled)))
-            if missed:
-                lines.append(
-                    self.core.t(
-                        "promises.come_back_one" if missed == 1 else "promises.come_back", n=missed
-                    )
+        resume = [p for p in settled if p.state == "missed"]
+        if resume:
+            lines.append(self.core.t("promises.come_back", n=len(resume)))
+            for p in resume:
+                key = (
+                    "promises.resume_mine"
+                    if p.promiser_id == actor.user_id
+                    else "promises.resume_theirs"
                 )
+                lines.append(self.core.t(key, text=p.text, partner=partner))
         else:
-            lines.append(self.core.t("promises.month_none"))
+            lines.append(self.core.t("promises.nothing_to_resume"))
         buttons = [
             [self._done_button(p)]
             for p in live

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, date, datetime, time, timedelta
 
 import content
@@ -46,9 +47,7 @@ def test_zone_names_are_validated_case_insensitively() -> None:
 
 def _weeks(n: int) -> list[str]:
     first = date(2026, 11, 30)
-    return [
-        "{}-W{:02d}".format(*(first + timedelta(weeks=k)).isocalendar()[:2]) for k in range(n)
-    ]
+    return ["{}-W{:02d}".format(*(first + timedelta(weeks=k)).isocalendar()[:2]) for k in range(n)]
 
 
 def test_composition_covers_the_slots_and_never_repeats_within_eight_weeks() -> None:
@@ -90,7 +89,7 @@ def test_two_years_ask_every_question_and_none_within_eight_weeks() -> None:
             asked[qid] = week
     assert set(at) == {q.id for q in c.questions}, sorted({q.id for q in c.questions} - set(at))
     for qid, weeks in at.items():
-        assert all(b - a >= NO_REPEAT_WEEKS for a, b in zip(weeks, weeks[1:], strict=False)), qid
+        assert all(b - a >= NO_REPEAT_WEEKS for a, b in itertools.pairwise(weeks)), qid
 
 
 def test_weeks_off_count_as_time_passing() -> None:
@@ -104,9 +103,7 @@ def test_weeks_off_count_as_time_passing() -> None:
 
 def test_rotating_slot_prefers_low_or_divergent_theme_among_equals() -> None:
     c = content.load()
-    low = compose(
-        c, Past({}, {"digital": (1.5, 0.0), "honesty": (4.5, 0.0)}), "2026-W49"
-    )
+    low = compose(c, Past({}, {"digital": (1.5, 0.0), "honesty": (4.5, 0.0)}), "2026-W49")
     assert c.question(low[3]).theme == "digital"
 
 
