@@ -109,9 +109,15 @@ class Summaries(Feature):
         return Rendered("\n".join(lines).strip(), headline, tr, chart_lines)
 
     async def _promises_and_thanks(
-        self, conn: aiosqlite.Connection, couple: Couple, names: dict[int, str], end: int
+        self,
+        conn: aiosqlite.Connection,
+        couple: Couple,
+        names: dict[int, str],
+        end: int,
+        since: int | None = None,
     ) -> list[str]:
-        start, now = end - schedule.WEEK, self.core.now()
+        """Promises and thanks of the week before `end` (or since `since`, if later)."""
+        start, now = max(end - schedule.WEEK, since or 0), self.core.now()
         zone = couple.timezone or self.core.settings.default_timezone
         rows = await store.promise_rows(conn, self.core.cipher, couple.id)
         lines = self.views.promises(
@@ -221,7 +227,8 @@ class Summaries(Feature):
             open_week = await store.open_week(conn, couple.id)
             row = await store.stored(conn, couple.id)
             if open_week is not None or row is None or row["week"] < self._this_week(couple):
-                text = await self._so_far(conn, couple, first=row is None)
+                since = None if row is None else row["created_at"]
+                text = await self._so_far(conn, couple, since)
                 return out.say(Msg(actor.chat_id, text, protect=True))
             text, rendered = await self._show(conn, couple, row)
         png = await self.chart_for(rendered)
@@ -232,12 +239,14 @@ class Summaries(Feature):
         zone = couple.timezone or self.core.settings.default_timezone
         return schedule.iso_week(self.core.clock.now(), zone)
 
-    async def _so_far(self, conn: aiosqlite.Connection, couple: Couple, *, first: bool) -> str:
+    async def _so_far(self, conn: aiosqlite.Connection, couple: Couple, since: int | None) -> str:
         """This week's promises and thanks up to now; answers wait for the check-in."""
         names = await self._names(conn, couple)
         lines = [self.core.t("summary.so_far"), ""]
         # [start, end) must include this very second: a thank-you sent just now counts.
-        lines += await self._promises_and_thanks(conn, couple, names, self.core.now() + 1)
+        end = self.core.now() + 1
+        lines += await self._promises_and_thanks(conn, couple, names, end, since)
+        first = since is None
         lines += ["", self.core.t("summary.so_far_first" if first else "summary.so_far_note")]
         return "\n".join(lines)
 
