@@ -113,3 +113,30 @@ def test_shipped_content_validates() -> None:
     for theme in content.THEME_IDS:
         assert len([q for q in c.questions if q.theme == theme]) >= 6
         assert 2 <= len(c.theme(theme).tips) <= 3 or len(c.theme(theme).tips) == 3
+
+
+def test_the_asked_table_is_filled_from_existing_check_ins() -> None:
+    """An existing database keeps its history: the migration backfills last-asked weeks."""
+    import sqlite3
+
+    from bot.db import migrations
+
+    conn = sqlite3.connect(":memory:")
+    steps = migrations()
+    for _, name, sql in steps:
+        if "question_bank" in name:
+            conn.execute("INSERT INTO users (id, first_name, created_at) VALUES (1, 'A', 0)")
+            conn.execute("INSERT INTO users (id, first_name, created_at) VALUES (2, 'B', 0)")
+            conn.execute("INSERT INTO couples (id, user_a, user_b, created_at) VALUES (7, 1, 2, 0)")
+            for week, items in (
+                ("2026-W45", '["support-01", "weekly-01"]'),
+                ("2026-W47", '["support-02", "weekly-01"]'),
+            ):
+                conn.execute(
+                    "INSERT INTO checkins (couple_id, week, items, opened_at, closes_at) "
+                    "VALUES (7, ?, ?, 0, 0)",
+                    (week, items),
+                )
+        conn.executescript(sql)
+    got = dict(conn.execute("SELECT question_id, week FROM asked WHERE couple_id = 7"))
+    assert got == {"support-01": "2026-W45", "support-02": "2026-W47", "weekly-01": "2026-W47"}
