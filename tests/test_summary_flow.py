@@ -291,3 +291,23 @@ async def test_summary_before_the_first_check_in_shows_the_week_so_far(
     assert "small thing 5" not in text and "…and 2 more" in text
     assert "1 thank-you passed between you this week" in text and "Bob sent" not in text
     assert "first full summary comes when your first check-in closes" in text
+
+
+async def test_history_shows_no_grade_even_for_summaries_stored_with_one(
+    world: World, alice: Person, bob: Person
+) -> None:
+    await pair_by_invite(world, alice, bob)
+    await open_week(world, 0)
+    await finish_checkin(world, alice, "4")
+    await finish_checkin(world, bob, "3")
+    await world.tick()
+    assert world.app is not None
+    core = world.app.bot_data["services"].core
+    async with core.db.tx() as conn:  # a row as the old summary wrote it
+        await conn.execute(
+            "UPDATE summaries SET headline = ?",
+            (core.cipher.encrypt("both took part, overall 3.5"),),
+        )
+    await world.send(alice, "/history")
+    listing = world.last_text(alice.id)
+    assert "23 Nov 2026: both took part" in listing and "overall" not in listing

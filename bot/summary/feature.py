@@ -77,7 +77,7 @@ class Summaries(Feature):
         history = await store.history(conn, couple.id, week)
         this = history[-1] if history and history[-1].week == week else None
         lines = [t("summary.title", week=week_label(week)), ""]
-        headline = t("summary.headline_none")
+        headline = self._headline(this, users)
         if this is not None and this.complete(users):
             sides = side_by_side(this, users)
             found = {s.question_id: changes(history, users, s.question_id) for s in sides}
@@ -85,10 +85,8 @@ class Summaries(Feature):
             if last_complete(history, users) is None:
                 lines.append(t("summary.first_week"))
             lines += ["", v.biggest_gap(sides, week)]
-            headline = t("summary.headline_both")
         elif this is not None and this.finished:
             lines.append(t("summary.one_sided"))
-            headline = t("summary.headline_one")
         else:
             lines.append(t("summary.none_answered"))
         tr, chart_lines = self._trend(history, couple, week, names)
@@ -107,6 +105,14 @@ class Summaries(Feature):
             tip = focus.tips[week_start(week).isocalendar()[1] % len(focus.tips)]
             lines += ["", t("summary.focus", emoji=focus.emoji, theme=focus.name, tip=tip)]
         return Rendered("\n".join(lines).strip(), headline, tr, chart_lines)
+
+    def _headline(self, week: WeekData | None, users: tuple[int, int]) -> str:
+        """Who took part: the line /history shows for a week, never a score."""
+        if week is not None and week.complete(users):
+            return self.core.t("summary.headline_both")
+        if week is not None and week.finished:
+            return self.core.t("summary.headline_one")
+        return self.core.t("summary.headline_none")
 
     async def _promises_and_thanks(
         self,
@@ -257,12 +263,17 @@ class Summaries(Feature):
             if couple is None:
                 return out
             found = await store.listing(conn, couple.id)
-        if not found:
-            return out.say(Msg(actor.chat_id, self.core.t("summary.history_none")))
+            if not found:
+                return out.say(Msg(actor.chat_id, self.core.t("summary.history_none")))
+            # Drawn from the weeks, not the stored line: summaries written before issue 14
+            # stored "overall 3.4" there, a grade beside a chart that says it is none.
+            latest = found[0]["week"]
+            history = await store.history(conn, couple.id, latest, len(found))
+        weeks = {w.week: w for w in history}
         lines = [self.core.t("summary.history_head")]
         buttons = []
         for r in found:
-            headline = self.core.cipher.decrypt(r["headline"])
+            headline = self._headline(weeks.get(r["week"]), couple.users)
             lines.append(self.views.history_line(r["week"], headline))
             buttons.append(Button(long_date(r["week"]), cb("sm", "w", r["id"])))
         grid = tuple(tuple(buttons[i : i + 3]) for i in range(0, len(buttons), 3))
