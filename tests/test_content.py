@@ -78,6 +78,8 @@ def test_plural_forms_live_in_the_catalogue_and_are_picked_by_number() -> None:
     assert "after 3 rounds." in c.t("conflict.ended", name="A", topic="t", rounds=three)
     assert c.t("checkin.intro", count=5).startswith("It's check-in time. 5 short questions")
     assert c.t("checkin.intro", count="1").startswith("It's check-in time. One short question")
+    assert c.t("summary.thanks", n=1).endswith("1 thank-you passed between you this week.")
+    assert c.t("summary.thanks", n=2).endswith("2 thank-yous passed between you this week.")
     # No glued plural markers or day-name suffixes left for a translator to untangle.
     every = [*c.strings.values(), *(f for p in c.plurals.values() for f in p.forms.values())]
     assert not [s for s in every if "(s)" in s or "{day}s" in s]
