@@ -174,6 +174,7 @@ def test_promise_week_names_no_tally_and_lists_only_future_open_ones() -> None:
     assert [p.due_at for p in w.kept] == [101 * DAY]
     assert [p.due_at for p in w.to_resume] == [103 * DAY]
     assert [p.due_at for p in w.due_next] == [109 * DAY, 110 * DAY]
+    assert [p.due_at for p in w.waiting] == [106 * DAY]  # overdue, still open: not dropped
     assert len(w.agreements) == 1  # the conflict agreement made within the week
     empty = promise_week([], start, end, now)
     assert (empty.kept, empty.to_resume, empty.due_next) == ([], [], [])

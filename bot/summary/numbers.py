@@ -214,6 +214,7 @@ class PromiseWeek:
     kept: list[PromiseRow]  # followed through within the week
     to_resume: list[PromiseRow]  # didn't happen within the week: there to pick up again
     due_next: list[PromiseRow]  # still open now and due in the coming week, soonest first
+    waiting: list[PromiseRow]  # still open now though their day has passed: not forgotten
     agreements: list[PromiseRow]  # agreed in /conflict within the week
 
 
@@ -238,6 +239,7 @@ def promise_week(rows: list[PromiseRow], start: int, end: int, now: int) -> Prom
             ),
             key=lambda p: p.due_at,
         ),
+        waiting=[p for p in rows if p.state in LIVE and p.due_at < max(end, now)],
         agreements=[p for p in rows if p.source == "conflict" and start <= p.created_at < end],
     )
 

@@ -153,7 +153,7 @@ class Views:
         """Followed through, to pick up again, due next, agreed: never a count of a person."""
         t = self.t
         lines = [t("summary.promises_head")]
-        if not (week.kept or week.to_resume or week.due_next or week.agreements):
+        if not (week.kept or week.to_resume or week.due_next or week.waiting or week.agreements):
             return [*lines, t("summary.promises_none")]
 
         def name(p: PromiseRow) -> str:
@@ -163,18 +163,26 @@ class Views:
             lines.append(t("summary.kept_line", name=name(p), text=p.text))
         for p in week.to_resume:
             lines.append(t("summary.resume_line", name=name(p), text=p.text))
-        if week.due_next:
-            lines.append(t("summary.due_head"))
-            for p in week.due_next[:MAX_LISTED]:
-                lines.append(t("summary.due_line", name=name(p), text=p.text, when=when(p.due_at)))
-            if len(week.due_next) > MAX_LISTED:
-                lines.append(t("summary.more", n=len(week.due_next) - MAX_LISTED))
-        if week.agreements:
-            lines.append(t("summary.agreements_head"))
-            for p in week.agreements[:MAX_LISTED]:
-                lines.append(t("summary.agreement_line", name=name(p), text=p.text))
-            if len(week.agreements) > MAX_LISTED:
-                lines.append(t("summary.more", n=len(week.agreements) - MAX_LISTED))
+
+        def listed(head: str, found: list[PromiseRow], dated: bool) -> list[str]:
+            """A heading, at most `MAX_LISTED` promises, and how many more there are."""
+            if not found:
+                return []
+            out = [t(head)]
+            for p in found[:MAX_LISTED]:
+                if dated:
+                    out.append(
+                        t("summary.due_line", name=name(p), text=p.text, when=when(p.due_at))
+                    )
+                else:
+                    out.append(t("summary.agreement_line", name=name(p), text=p.text))
+            if len(found) > MAX_LISTED:
+                out.append(t("summary.more", n=len(found) - MAX_LISTED))
+            return out
+
+        lines += listed("summary.due_head", week.due_next, dated=True)
+        lines += listed("summary.waiting_head", week.waiting, dated=True)
+        lines += listed("summary.agreements_head", week.agreements, dated=False)
         return lines
 
     def thanks(self, count: int) -> str:
