@@ -311,3 +311,31 @@ async def test_reveal_words_a_gap_by_whom_the_question_is_about_and_na_counts_no
     by_user = {r[1]: r for r in rows}
     assert by_user[alice.id][4] is None and by_user[alice.id][-1] == "na"  # value, skip
     assert by_user[bob.id][4] == 3 and by_user[bob.id][-1] is None
+
+
+async def test_reveal_gap_wording_for_each_about(world: World, alice: Person, bob: Person) -> None:
+    """Unit level: one reveal item per kind of question, rendered by the real feature."""
+    await pair_by_invite(world, alice, bob)
+    assert world.app is not None
+    services = world.app.bot_data["services"]
+    async with services.core.db.tx() as conn:
+        couple = await services.core.couple_of(conn, alice.id)
+    names = {alice.id: "Alice", bob.id: "Bob"}
+
+    def item(qid: str, a: int | None, b: int | None, skip: str | None = None) -> str:
+        got = {
+            (alice.id, qid): {"value": a, "text": None, "note": None, "skip": skip},
+            (bob.id, qid): {"value": b, "text": None, "note": None, "skip": None},
+        }
+        return str(services.checkins._reveal_item(couple, names, got, qid, 0))
+
+    content = services.core.content
+    assert content.question("expectations-01").about == "self"
+    assert content.question("boundaries-01").about == "partner"
+    assert content.question("support-03").about == "us"
+    assert "You rated yourselves differently" in item("expectations-01", 5, 2)
+    assert "You experienced this differently" in item("boundaries-01", 5, 2)
+    assert "You experienced this differently" in item("support-03", 1, 4)
+    assert "differently" not in item("support-03", 4, 3)  # one point apart: no gap named
+    na = item("support-01", None, 1, skip="na")
+    assert "Alice: <i>didn't come up</i>" in na and "differently" not in na
