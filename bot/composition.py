@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
+from functools import lru_cache
 
 from content import CORE_THEMES, THEME_IDS, WEEKLY, Content, Question
 
@@ -28,6 +29,7 @@ ROTATING = tuple(t for t in THEME_IDS if t not in CORE_THEMES)
 _EPOCH = date(1970, 1, 5)  # a Monday: week numbers count whole weeks from it
 
 
+@lru_cache(maxsize=4096)  # a few hundred distinct weeks in any run: parse each once
 def week_number(iso_week: str) -> int:
     """'2026-W48' -> a count of weeks, so two weeks' distance is a subtraction."""
     year, num = iso_week.split("-W")
@@ -49,9 +51,8 @@ def compose(content: Content, past: Past, week: str) -> list[str]:
     ages = {qid: now - week_number(w) for qid, w in past.last_asked.items()}
     theme_age: dict[str, int] = {}
     for qid, age in ages.items():
-        if content.has_question(qid):
-            theme = content.question(qid).theme
-            theme_age[theme] = min(age, theme_age.get(theme, age))
+        theme = qid.rpartition("-")[0]  # ids start with their theme (content checks it)
+        theme_age[theme] = min(age, theme_age.get(theme, age))
 
     def pick(theme: str) -> str:
         def key(q: Question) -> tuple[int, int, int, int, str]:
