@@ -309,8 +309,8 @@ async def test_reveal_words_a_gap_by_whom_the_question_is_about_and_na_counts_no
     assert "You see this one differently" not in reveal
     rows = [r for r in state(world)["answers"] if r[2] == "support-01"]
     by_user = {r[1]: r for r in rows}
-    assert by_user[alice.id][4] is None and by_user[alice.id][-1] == "na"  # value, skip
-    assert by_user[bob.id][4] == 3 and by_user[bob.id][-1] is None
+    assert by_user[alice.id][4] is None and by_user[alice.id][8] == "na"  # value, skip
+    assert by_user[bob.id][4] == 3 and by_user[bob.id][8] is None
 
 
 async def test_reveal_gap_wording_for_each_about(world: World, alice: Person, bob: Person) -> None:
@@ -324,8 +324,20 @@ async def test_reveal_gap_wording_for_each_about(world: World, alice: Person, bo
 
     def item(qid: str, a: int | None, b: int | None, skip: str | None = None) -> str:
         got = {
-            (alice.id, qid): {"value": a, "text": None, "note": None, "skip": skip},
-            (bob.id, qid): {"value": b, "text": None, "note": None, "skip": None},
+            (alice.id, qid): {
+                "value": a,
+                "text": None,
+                "note": None,
+                "skip": skip,
+                "words_private": 0,
+            },
+            (bob.id, qid): {
+                "value": b,
+                "text": None,
+                "note": None,
+                "skip": None,
+                "words_private": 0,
+            },
         }
         return str(services.checkins._reveal_item(couple, names, got, qid, 0))
 

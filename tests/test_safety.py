@@ -11,7 +11,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from bot.services import Services
-from bot.summary import trend
+from bot.summary import store
+from bot.summary.numbers import trend
 from playground.sim import Person, World
 from tests.helpers import checkin_now, pair_by_invite
 from tests.test_conflict_flow import GROUP, pair_in_group
@@ -296,19 +297,22 @@ async def test_prefer_not_to_say_through_reveal_summary_chart_and_export(
         await world.tick()
     reveal = [s for s in world.api.sent_to(alice.id) if "Nobody went first" in s.text][-1]
     assert reveal.text.count("Alice: —") == 5 and "Alice: <b>" not in reveal.text
-    assert "You see this one differently" not in reveal.text  # a decline is not a gap
+    assert "differently" not in reveal.text  # a decline is not a gap
     summary = [s for s in world.api.sent_to(alice.id) if "Your week together" in s.text][-1]
-    assert "biggest difference" not in summary.text and "Alice 4.0" not in summary.text
+    assert "most differently" not in summary.text and "furthest apart" not in summary.text
+    assert "Alice 4" not in summary.text and "Alice – · Bob 1" in summary.text
+    assert "didn't come up" not in summary.text  # a decline is never called anything else
     services = svc(world)
     async with services.core.db.tx() as conn:
         couple = await services.core.couple_of(conn, alice.id)
         assert couple is not None
-        history = await services.summaries.history(conn, couple.id, "2026-W49")
+        history = await store.history(conn, couple.id, "2026-W49")
     assert history[-1].values.get(alice.id, {}) == {}  # nothing counted for week two
     assert history[0].values[alice.id]  # week one counted as answered
-    weeks, series = trend(history, couple.users)  # what the chart draws
-    assert len(weeks) == 2 and series["overall"][1] is None  # a gap, never a low score
-    assert all(v[1] is None for v in series.values())
+    about = {q.id: q.about for q in services.core.content.questions}
+    drawn = trend(history, couple.users, about, "2026-W49")  # what the chart draws
+    assert len(drawn.weeks) == 2 and drawn.series[alice.id][1] is None  # a gap, not a low score
+    assert all(v[1] is None for v in drawn.series.values())  # a week without both: a gap
     assert (
         rows(world, "SELECT COUNT(*) FROM answers WHERE skip = 'private' AND value IS NULL")[0][0]
         >= 5

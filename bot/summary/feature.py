@@ -53,6 +53,7 @@ class Summaries(Feature):
         super().__init__(core)
         self.views = Views(core.t, core.content)
         self._about = {q.id: q.about for q in core.content.questions}
+        self._scale = {q.id for q in core.content.questions if q.kind == "scale"}
         # Check-ins closed before this were all looked at (in memory: a restart looks back
         # CATCH_UP again, which the UNIQUE summaries row makes harmless).
         self._seen_until: int | None = None
@@ -79,7 +80,7 @@ class Summaries(Feature):
         lines = [t("summary.title", week=week_label(week)), ""]
         headline = self._headline(this, users)
         if this is not None and this.complete(users):
-            sides = side_by_side(this, users)
+            sides = [s for s in side_by_side(this, users) if s.question_id in self._scale]
             found = {s.question_id: changes(history, users, s.question_id) for s in sides}
             lines += v.answers(sides, found, names, users)
             if last_complete(history, users) is None:

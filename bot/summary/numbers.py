@@ -42,6 +42,8 @@ class WeekData:
     # user -> question id -> value; only answers with a value (skips are absent)
     values: dict[int, dict[str, int]] = field(default_factory=dict)
     items: tuple[str, ...] = ()  # the questions, in the order asked
+    # user -> question id -> why no value: 'na' (didn't come up), 'private' (prefer not to say)
+    skips: dict[int, dict[str, str]] = field(default_factory=dict)
 
     def complete(self, users: tuple[int, int]) -> bool:
         return all(u in self.finished for u in users)
@@ -54,6 +56,8 @@ class Side:
     question_id: str
     a: int | None
     b: int | None
+    a_skip: str | None = None  # why `a` has no value, if it was skipped
+    b_skip: str | None = None
 
     @property
     def gap(self) -> int | None:
@@ -65,8 +69,13 @@ def side_by_side(week: WeekData | None, users: tuple[int, int]) -> list[Side]:
     if week is None or not week.complete(users):
         return []
     a, b = (week.values.get(u, {}) for u in users)
+    sa, sb = (week.skips.get(u, {}) for u in users)
     asked = list(week.items) or sorted(a.keys() | b.keys())
-    return [Side(q, a.get(q), b.get(q)) for q in asked if q in a or q in b]
+    return [
+        Side(q, a.get(q), b.get(q), sa.get(q), sb.get(q))
+        for q in asked
+        if q in a or q in b or q in sa or q in sb
+    ]
 
 
 def biggest_gap(sides: list[Side]) -> Side | None:
@@ -150,8 +159,8 @@ def trend(
 ) -> Trend:
     """Every calendar week up to `up_to` (at most `limit`, from the first check-in shown).
 
-    A week without a check-in, with one partner unfinished, or without an answer of
-    theirs about how it felt is None: a gap in the line, never bridged.
+    A week without a check-in, with one partner unfinished, or without an answer from
+    both about how it felt (a decline, say) is None for both: a gap, never bridged.
     """
     last = week_start(up_to)
     known = {w.week: w for w in history}
@@ -161,8 +170,9 @@ def trend(
     series: dict[int, list[float | None]] = {u: [] for u in users}
     for name in weeks:
         w = known.get(name)
-        for u in users:
-            series[u].append(felt(w, u, about) if w is not None and w.complete(users) else None)
+        got = [felt(w, u, about) if w is not None and w.complete(users) else None for u in users]
+        for u, value in zip(users, got, strict=True):
+            series[u].append(value if None not in got else None)
     return Trend(weeks, series, users)
 
 

@@ -37,21 +37,26 @@ async def history(
     ):
         finished[r["checkin_id"]].add(r["user_id"])
     values: dict[int, dict[int, dict[str, int]]] = {i: {} for i in ids}
+    skips: dict[int, dict[int, dict[str, str]]] = {i: {} for i in ids}
     for r in await fetch_all(
         conn,
-        f"SELECT checkin_id, user_id, question_id, value FROM answers "
-        f"WHERE checkin_id IN ({marks}) AND value IS NOT NULL",
+        f"SELECT checkin_id, user_id, question_id, value, skip FROM answers "
+        f"WHERE checkin_id IN ({marks}) AND (value IS NOT NULL OR skip IS NOT NULL)",
         tuple(ids),
     ):
-        values[r["checkin_id"]].setdefault(r["user_id"], {})[r["question_id"]] = int(r["value"])
+        if r["value"] is not None:
+            values[r["checkin_id"]].setdefault(r["user_id"], {})[r["question_id"]] = r["value"]
+        else:
+            skips[r["checkin_id"]].setdefault(r["user_id"], {})[r["question_id"]] = r["skip"]
     out: list[WeekData] = []
     for c in reversed(checkins):
         done = finished[c["id"]]
         if c["status"] == "revealed" and not done:
             done = set(values[c["id"]])  # a reveal means both finished
         kept = {u: v for u, v in values[c["id"]].items() if u in done}
+        skipped = {u: v for u, v in skips[c["id"]].items() if u in done}
         items = tuple(json.loads(c["items"]))
-        out.append(WeekData(c["week"], c["status"], frozenset(done), kept, items))
+        out.append(WeekData(c["week"], c["status"], frozenset(done), kept, items, skipped))
     return out
 
 

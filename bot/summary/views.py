@@ -63,9 +63,9 @@ class Views:
             lines.append(t("summary.answer_question", emoji=theme.emoji, text=q.text))
             shown = {
                 "a_name": names[a],
-                "a": t("summary.na") if side.a is None else side.a,
+                "a": self._value(side.a, side.a_skip),
                 "b_name": names[b],
-                "b": t("summary.na") if side.b is None else side.b,
+                "b": self._value(side.b, side.b_skip),
             }
             if side.gap is None:
                 lines.append(t("summary.answer_pair_one", **shown))
@@ -83,6 +83,12 @@ class Views:
                     )
                 )
         return lines
+
+    def _value(self, value: int | None, skip: str | None) -> object:
+        """A value, "didn't come up", or a plain dash (declined, or no answer): no comment."""
+        if value is not None:
+            return value
+        return self.t("summary.na") if skip == "na" else "–"
 
     def biggest_gap(self, sides: list[Side], week: str) -> str:
         side = biggest_gap(sides)

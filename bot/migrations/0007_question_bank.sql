@@ -15,7 +15,5 @@ SELECT c.couple_id, j.value, MAX(c.week)
 FROM checkins c, json_each(c.items) j
 GROUP BY c.couple_id, j.value;
 
--- An answer given without a value: `skip` says why, and such a row never counts in a
--- score. 'na' = "Didn't come up" (a question that presupposes an event);
--- 'declined' = "Prefer not to say". A skipped answer has value NULL and text NULL.
-ALTER TABLE answers ADD COLUMN skip TEXT CHECK (skip IS NULL OR skip IN ('na', 'declined'));
+-- "Didn't come up" is stored like "Prefer not to say" (0006_safety.sql): value NULL and
+-- answers.skip = 'na' (beside 'private'); neither ever counts in a score.
