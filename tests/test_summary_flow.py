@@ -311,3 +311,24 @@ async def test_history_shows_no_grade_even_for_summaries_stored_with_one(
     await world.send(alice, "/history")
     listing = world.last_text(alice.id)
     assert "23 Nov 2026: both took part" in listing and "overall" not in listing
+
+
+async def test_history_keeps_only_for_me_notes_with_their_writer(
+    world: World, alice: Person, bob: Person
+) -> None:
+    await pair_by_invite(world, alice, bob)
+    await open_week(world, 0)
+    await world.press(alice, "3")
+    await world.press(alice, "Only for me")
+    await world.send(alice, "just for me: a long week")
+    await finish_checkin(world, alice, "4")
+    await finish_checkin(world, bob, "4")
+    await world.tick()
+    await world.send(bob, "/history")
+    await world.press(bob, "23 Nov")
+    his = world.api.sent_to(bob.id)[-1].text
+    assert "Alice: 3/5" in his and "a long week" not in his
+    await world.send(alice, "/history")
+    await world.press(alice, "23 Nov")
+    mine = world.api.sent_to(alice.id)[-1].text
+    assert "You: 3/5" in mine and "just for me: a long week" in mine

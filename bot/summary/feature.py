@@ -323,4 +323,6 @@ class Summaries(Feature):
             names[me] = self.core.t("summary.you")
         shown = (me, partner) if revealed else (me,)
         hidden = None if revealed or not any(a.user_id == partner for a in answers) else partner
-        return self.views.past_answers(items, answers, shown, names, hidden, not actor.private)
+        return self.views.past_answers(
+            items, answers, shown, names, hidden, not actor.private, reader=me
+        )

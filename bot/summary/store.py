@@ -149,6 +149,7 @@ class PastAnswer:
     skip: str | None
     text: str | None
     note: str | None
+    private: bool  # "Only for me", or held by a safety rule: the writer's alone
 
 
 async def past_answers(
@@ -160,7 +161,7 @@ async def past_answers(
         return None, [], []
     found = await fetch_all(
         conn,
-        "SELECT user_id, question_id, value, skip, text, note FROM answers "
+        "SELECT user_id, question_id, value, skip, text, note, words_private FROM answers "
         f"WHERE checkin_id = ? AND user_id IN ({','.join('?' * len(users))})",
         (checkin_id, *users),
     )
@@ -175,6 +176,7 @@ async def past_answers(
                 r["skip"],
                 cipher.dec_opt(r["text"]),
                 cipher.dec_opt(r["note"]),
+                bool(r["words_private"]),
             )
             for r in found
         ],

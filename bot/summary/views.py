@@ -205,9 +205,11 @@ class Views:
         names: dict[int, str],
         hidden: int | None,
         in_group: bool,
+        reader: int,
     ) -> str:
         """The answers of `shown` users to `items`, in order; `hidden` is a partner whose
-        answers stay private (the week closed before both finished)."""
+        answers stay private (the week closed before both finished). Words kept "Only for
+        me" (or held) are shown to their writer alone, in a private chat."""
         t = self.t
         got = {(a.user_id, a.question_id): a for a in answers}
         lines = [t("summary.past_head_group" if in_group else "summary.past_head")]
@@ -221,22 +223,25 @@ class Views:
                 for u in shown:
                     a = got.get((u, qid))
                     if a is not None:
-                        lines += self._past_one(a, names[u])
+                        words = not a.private or (u == reader and not in_group)
+                        lines += self._past_one(a, names[u], words)
         if hidden is not None:
             lines += ["", t("summary.past_private", name=names[hidden])]
         return "\n".join(lines)
 
-    def _past_one(self, a: PastAnswer, name: str) -> list[str]:
+    def _past_one(self, a: PastAnswer, name: str, words: bool) -> list[str]:
+        """One answer; with `words` False its typed words (answer, note) are left out."""
         t = self.t
         if a.value is not None:
             line = t("summary.past_value", name=name, value=a.value)
         elif a.skip == "na":
             line = t("summary.past_na", name=name)
-        elif a.text:
+        elif a.text and words:
             line = t("summary.past_text", name=name, text=a.text)
         else:
             line = t("summary.past_skipped", name=name)
-        return [line] + ([t("summary.past_note", note=a.note)] if a.note else [])
+        note = [t("summary.past_note", note=a.note)] if a.note and words else []
+        return [line, *note]
 
     def history_line(self, week: str, headline: str) -> str:
         return self.t("summary.history_line", week=long_date(week), headline=Safe(headline))
