@@ -224,7 +224,7 @@ class Preferences:
             if updated.next_due_at
             else self.core.t("status.not_scheduled")
         )
-        confirm = change + " " + self.core.t("settings.next", when=when)
+        confirm = self.core.t("settings.changed", change=Safe(change), when=when)
         out.say(self._card(updated, actor.chat_id, confirm, edit=message_id))
         partner = couple.partner_of(actor.user_id)
         told = Msg(
