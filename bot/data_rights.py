@@ -244,6 +244,7 @@ class DataRights:
                 (uid, uid),
             )
         }
+        names[FORMER] = self.core.t("common.former_partner")  # a partner who erased their data
         unknown = self.core.t("export_page.partner")
         talks = {
             c["id"]: Talk(

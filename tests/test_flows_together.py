@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 from playground.sim import Person, World
 from tests.helpers import checkin_now, pair_by_invite
 from tests.test_checkin import answer_all
-from tests.test_data_rights import json_export
+from tests.test_data_rights import couple_id, json_export, write_conversation
 
 BERLIN = ZoneInfo("Europe/Berlin")
 GROUP = -500
@@ -95,6 +95,7 @@ async def test_erasure_keeps_the_partners_words_from_every_pairing(
     world: World, alice: Person, bob: Person, carol: Person
 ) -> None:
     await pair_by_invite(world, alice, bob)
+    await write_conversation(world, await couple_id(world, bob), bob.id, alice.id, "bob-turn")
     await world.send(bob, "/promise water the plants by Friday")
     await world.send(bob, "/thanks for the soup")
     await checkin_now(world, alice)
@@ -114,6 +115,11 @@ async def test_erasure_keeps_the_partners_words_from_every_pairing(
     for mine in (b"bob's own words", b"water the plants", b"for the soup"):
         assert mine in raw
     assert b"alice's own words" not in raw and b"Alice" not in raw
+    page = next(
+        x for x in reversed(world.api.sent_to(bob.id)) if (x.filename or "").endswith("html")
+    )
+    html = (page.document or b"").decode()
+    assert "bob-turn" in html and "Alice" not in html
 
 
 # -- 4. a pause holds ----------
