@@ -82,6 +82,7 @@ class Outcome:
     queued: list[int] = field(default_factory=list)
     toast: str | None = None
     alert: bool = False
+    clear_markup: bool = False  # a press whose keyboard is spent: the edge removes it
 
     def say(self, msg: Msg) -> Outcome:
         self.reply.append(msg)

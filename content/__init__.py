@@ -109,14 +109,21 @@ class Question(BaseModel):
 
 
 class NudgeSet(BaseModel):
-    phrases: list[str] = Field(min_length=1)
-    suggestion: str = Field(max_length=400)
+    """`phrases` count anywhere; `alone` only as a whole sentence ("Whatever."), `labels`
+    only when said of the partner ("you're so lazy", "you idiot")."""
+
+    phrases: list[str] = Field(default_factory=list)
+    alone: list[str] = Field(default_factory=list)
+    labels: list[str] = Field(default_factory=list)
+    suggestion: str = Field(max_length=300)
 
 
 class Nudges(BaseModel):
     absolutes: NudgeSet
     insults: NudgeSet
     contempt: NudgeSet
+    defensiveness: NudgeSet
+    topic_hint: str = Field(max_length=200)
 
 
 class MarkerCombo(BaseModel):

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from contextlib import suppress
+
 from telegram import Update
+from telegram.error import BadRequest
 from telegram.ext import (
     Application,
     CallbackQueryHandler,
@@ -34,6 +37,11 @@ async def conflict_press(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
         parts[4] if len(parts) > 4 else "",
     )
     await deliver(update, context, out)
+    if out.clear_markup:
+        # One live keyboard per step: the one just pressed has done its work.
+        # Already gone, or too old to edit: nothing to clear.
+        with suppress(BadRequest):
+            await update.callback_query.edit_message_reply_markup(None)
 
 
 async def group_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

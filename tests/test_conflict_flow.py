@@ -35,6 +35,7 @@ async def half_turn(
     await world.press(speaker, "Done, over to", chat_id=chat[speaker.id])
     await world.send(listener, f"You feel tired about {heard}", chat_id=chat[listener.id])
     await world.press(speaker, "Yes, that's it", chat_id=chat[speaker.id])
+    await world.press(speaker, "That's it", chat_id=chat[speaker.id])
     await world.press(listener, "Skip this step", chat_id=chat[listener.id])
 
 
@@ -57,9 +58,11 @@ async def test_full_conversation_in_private_chats(world: World, alice: Person, b
 
     await world.send(alice, "I feel lonely on Sundays")
     assert "Noted" in world.last_text(alice.id)
-    assert world.last_text(bob.id) == "<b>Alice:</b> I feel lonely on Sundays"
+    assert not world.said(bob.id, "lonely")  # passed on when she presses Done
     await world.send(alice, "and I need some time with you")
     await world.press(alice, "Done, over to Bob")
+    assert "<b>Alice:</b> I feel lonely on Sundays" in world.texts(bob.id)
+    assert "<b>Alice:</b> and I need some time with you" in world.texts(bob.id)
     assert "what did you hear Alice say" in world.last_text(bob.id)
     await world.send(bob, "You feel lonely on Sundays")
     assert "Bob heard: “You feel lonely on Sundays”" in world.last_text(alice.id)
@@ -70,6 +73,7 @@ async def test_full_conversation_in_private_chats(world: World, alice: Person, b
     assert "try again" in world.last_text(bob.id)
     await world.send(bob, "You feel lonely and need time with me")
     await world.press(alice, "Yes, that's it")
+    await world.press(alice, "That's it")
     assert "It makes sense that you feel" in world.last_text(bob.id)
     await world.send(bob, "It makes sense that you feel lonely because I work on Sundays")
     assert "<b>Bob:</b> It makes sense" in world.texts(alice.id)[-2]
@@ -80,6 +84,7 @@ async def test_full_conversation_in_private_chats(world: World, alice: Person, b
     await world.press(bob, "Done, over to Alice")
     await world.send(alice, "You feel torn and need rest")
     await world.press(bob, "Yes, that's it")
+    await world.press(bob, "That's it")
     await world.press(alice, "Skip this step")
     assert "Round 1 is done" in world.last_text(alice.id)
     assert "Round 1 is done" in world.last_text(bob.id)
@@ -101,21 +106,26 @@ async def test_full_conversation_in_private_chats(world: World, alice: Person, b
     assert "Alice asks Bob" in world.last_text(bob.id)
     assert "Now one thing you will do" in world.last_text(alice.id)
     await world.press(bob, "I'm willing")
-    assert "Bob accepted" in world.last_text(alice.id)
+    assert "Bob is willing" in world.last_text(alice.id)
+    assert "“I will keep one Sunday a month for us”" in world.last_text(bob.id)
+    await world.press(bob, "Yes, that's mine")
+    assert "Bob will: “I will keep one Sunday a month for us”" in world.last_text(alice.id)
     await world.send(alice, "I will plan the visits with your family ahead")
     await world.press(bob, "Yes, please")
-    await world.send(bob, "Would you be willing to not call my mother lazy?")
+    await world.send(bob, "Would you be willing to ask me before inviting your mother?")
     await world.press(alice, "Not this time")
-    assert "said not this time" in world.last_text(bob.id)
+    assert "not now" in world.last_text(bob.id)
     await world.send(bob, "I will tell you on Friday what I plan")
     await world.press(alice, "Yes, please")
+    assert "Press Finish" in world.last_text(bob.id)
+    await world.press(bob, "Finish")
     for who in (alice, bob):
         summary = world.last_text(who.id)
         assert "You talked about “weekends with my family”: 2 rounds" in summary
-        assert "Bob will: Would you be willing to keep one Sunday a month for us?" in summary
-        assert "Alice will: I will plan the visits" in summary
-        assert "Bob will: I will tell you on Friday" in summary
-        assert "Not this time" in summary
+        assert "Bob: “I will keep one Sunday a month for us”" in summary
+        assert "Alice: “I will plan the visits" in summary
+        assert "Bob: “I will tell you on Friday" in summary
+        assert "Not now" in summary and "inviting your mother" in summary
 
     services = world.app.bot_data["services"]
     async with services.core.db.tx() as conn:
@@ -136,7 +146,7 @@ async def test_full_conversation_in_private_chats(world: World, alice: Person, b
     await world.send(alice, "/promises")
     listing = world.last_text(alice.id)
     assert "keep one Sunday a month" in listing and "plan the visits" in listing
-    assert "call my mother" not in listing  # declined: recorded, not promised
+    assert "inviting your mother" not in listing  # declined: recorded, not promised
     world.clock.advance(timedelta(days=7, hours=1))
     await world.tick()
     assert world.said(alice.id, "keep one Sunday a month")
@@ -161,24 +171,27 @@ async def test_full_conversation_in_group_with_out_of_turn_and_nudge(
     await world.press(bob, "Alice speaks first", chat_id=GROUP)
     assert "Alice, you have the floor" in world.last_text(GROUP)
 
-    await world.send(bob, "But you never help on weekdays!", chat_id=GROUP)
+    await world.send(bob, "But I help on weekdays!", chat_id=GROUP)
     assert "Alice has the floor right now. I've kept your message" in world.last_text(GROUP)
-    assert "Just for you, Bob" in world.last_text(bob.id)  # private, never blocking
-    await world.send(alice, "I feel overwhelmed by the dishes and I need help", chat_id=GROUP)
+    await world.send(alice, "You never help with the dishes", chat_id=GROUP)
+    assert "Just for you, Alice" in world.last_text(alice.id)  # private, never blocking
     await world.press(bob, "Done, over to Bob", chat_id=GROUP)
     assert "not your turn" in toast(world)
     await world.press(alice, "Done, over to Bob", chat_id=GROUP)
     await world.send(bob, "You feel overwhelmed", chat_id=GROUP)
     await world.press(alice, "Yes, that's it", chat_id=GROUP)
+    await world.press(alice, "That's it", chat_id=GROUP)
     await world.send(
         bob, "It makes sense that you feel overwhelmed because you cook", chat_id=GROUP
     )
-    texts = world.texts(GROUP)
-    assert "Bob, you have the floor" in texts[-3]
-    assert "Bob wrote this earlier" in texts[-2] and "you never help on weekdays" in texts[-1]
+    assert "Bob, you have the floor" in world.last_text(GROUP)
+    assert "I help on weekdays" in world.last_text(bob.id)  # offered to him alone
+    await world.press(bob, "Use it")
+    assert "Bob is starting with something written while listening" in world.texts(GROUP)[-2]
     await world.press(bob, "Done, over to Alice", chat_id=GROUP)  # the kept message counts
     await world.send(alice, "You feel unhelped on weekdays", chat_id=GROUP)
     await world.press(bob, "Yes, that's it", chat_id=GROUP)
+    await world.press(bob, "That's it", chat_id=GROUP)
     await world.press(alice, "Skip this step", chat_id=GROUP)
     await world.press(alice, "We both feel heard", chat_id=GROUP)
     await world.press(bob, "We both feel heard", chat_id=GROUP)
@@ -187,14 +200,17 @@ async def test_full_conversation_in_group_with_out_of_turn_and_nudge(
         await world.send(
             who, f"Would you be willing to wash up on Monday, {other.first_name}?", chat_id=GROUP
         )
-        await world.press(other, "I'm willing", chat_id=GROUP)
+        await world.press(other, f"{other.first_name}: I'm willing", chat_id=GROUP)
+        await world.send(other, "I will wash up on Mondays", chat_id=GROUP)
+        assert f"{other.first_name} will: “I will wash up on Mondays”" in world.last_text(GROUP)
         await world.send(who, "I will dry", chat_id=GROUP)
-        await world.press(who, "Yes, please", chat_id=GROUP)
+        await world.press(who, f"{other.first_name}: yes, please", chat_id=GROUP)
         assert "not your turn" in toast(world)
-        await world.press(other, "Yes, please", chat_id=GROUP)
+        await world.press(other, f"{other.first_name}: yes, please", chat_id=GROUP)
+    await world.press(alice, "Finish", chat_id=GROUP)
     summary = world.last_text(GROUP)
     assert "You talked about “the dishes”: 1 round" in summary
-    assert summary.count("will:") == 4
+    assert summary.count("“I will") == 4
     assert not world.said(alice.id, "You talked about")  # the group holds it
     del g
 
@@ -210,10 +226,13 @@ async def test_time_out_and_resume_at_the_chosen_time(
     await world.press(alice, "Time-out")
     assert "When should I bring you both back" in world.last_text(alice.id)
     await world.press(alice, "In 20 minutes")
-    assert "Alice asked for a break" in world.last_text(alice.id)
+    assert "Alice asked for a break" in world.texts(alice.id)[-2]
+    assert "For your break, one idea" in world.last_text(alice.id)  # the caller alone
     assert "Alice asked for a break" in world.last_text(bob.id)
+    assert not world.said(bob.id, "For your break")
     await world.send(bob, "hello")
     assert "You're on a break until" in world.last_text(bob.id)
+    assert "/conflict" not in world.last_text(bob.id)  # nobody is invited to go on
     await world.press(bob, "Another time")  # the other may propose another time
     await world.press(bob, "In 1 hour")
     assert "Bob proposed another time" in world.last_text(alice.id)
@@ -233,7 +252,7 @@ async def test_time_out_and_resume_at_the_chosen_time(
     assert "what did you hear Bob say" in world.last_text(alice.id)
     await world.press(alice, "Time-out")
     await world.press(alice, "Tomorrow")
-    await world.press(bob, "Back now")  # either may come back early
+    await world.press(alice, "Back now")  # the caller may come back early
     assert "Welcome back" in world.texts(alice.id)[-2]
     assert "what did you hear Bob say" in world.last_text(alice.id)
 
@@ -335,7 +354,7 @@ async def test_forged_and_stale_presses_change_nothing(
     await world.press_data(dave, yes["callback_data"], chat_id=dave.id)
     assert "isn't for you" in toast(world)
     await world.press(alice, "Yes, that's it")
-    assert "It makes sense" in world.last_text(bob.id)
+    assert "is there more" in world.last_text(alice.id)
 
 
 async def test_restart_at_every_step(world: World, alice: Person, bob: Person) -> None:
@@ -353,20 +372,26 @@ async def test_restart_at_every_step(world: World, alice: Person, bob: Person) -
         ("send", bob, "and I need quiet"),
         ("send", alice, "You feel tired and need quiet"),
         ("press", bob, "Yes, that's it"),
+        ("press", bob, "That's it"),
         ("send", alice, "It makes sense because I read late"),
-        ("press", alice, "Done, over to Bob"),  # her kept note opened her turn
+        ("press", alice, "Use it"),  # her kept note, offered back to her alone
+        ("press", alice, "Done, over to Bob"),
         ("send", bob, "You had a note"),
         ("press", alice, "Yes, that's it"),
+        ("press", alice, "That's it"),
         ("press", bob, "Skip this step"),
         ("press", alice, "We both feel heard"),
         ("press", bob, "We both feel heard"),
         ("send", alice, "Would you be willing to dim the light?"),
         ("press", bob, "I'm willing"),
+        ("send", bob, "I will dim the light after ten"),
         ("send", alice, "I will read in the living room"),
         ("press", bob, "Yes, please"),
         ("send", bob, "Would you be willing to come to bed at 23:00?"),
         ("press", alice, "I'm willing"),
+        ("press", alice, "Yes, that's mine"),
         ("send", bob, "I will make tea"),
+        ("press", alice, "Yes, please"),
     ]
     for kind, who, what in steps:
         if kind == "send":
@@ -374,9 +399,11 @@ async def test_restart_at_every_step(world: World, alice: Person, bob: Person) -
         else:
             await world.press(who, what)
         await world.restart()
-    await world.press(alice, "Yes, please")
+    await world.press(alice, "Finish")
     assert "You talked about “sleep”: 1 round" in world.last_text(bob.id)
-    assert "Alice will: I will read in the living room" in world.last_text(alice.id)
+    assert "Alice: “I will read in the living room”" in world.last_text(alice.id)
+    assert "Alice: “I will come to bed at 23:00”" in world.last_text(alice.id)
+    assert "Bob: “I will dim the light after ten”" in world.last_text(alice.id)
 
 
 async def test_restart_keeps_pending_deadlines(world: World, alice: Person, bob: Person) -> None:

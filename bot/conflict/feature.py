@@ -1,0 +1,998 @@
+"""/conflict: the feature the services container holds. It ties the pure machine
+(`machine`), its SQL (`store`) and what people read (`views`) together, one
+transaction per update, and answers the scheduler's sweep.
+
+Every transition bumps `version`, which every step's buttons carry, so a press on an
+older message is refused; who may press is re-checked on every press (callback data
+can be forged). A conversation lives in the couple's group if it was started there;
+otherwise the bot relays between the private chats, and nothing a partner writes
+reaches the other without the writer's knowing choice: words written out of turn are
+kept for their writer, harsh-sounding words are held for a moment (Send as it is /
+Rewrite), and a speaker's bit is passed on when they press Done.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+import aiosqlite
+
+from bot import schedule
+from bot.conflict import machine as m
+from bot.conflict.machine import Agreement, Conv, Move
+from bot.conflict.nudges import NudgeMatcher, as_commitment, looks_like_request
+from bot.conflict.store import Store
+from bot.conflict.views import Views
+from bot.core import Actor, Core, Safe
+from bot.feature import Feature
+from bot.messages import Msg, Outcome, rows
+
+# (conn, couple_id, doer_id, text, follow_up_at) -> promise id; see Promises.from_agreement.
+AgreementSink = Callable[[aiosqlite.Connection, int, int, str, int], Awaitable[int]]
+
+# What a text is in each step, for `_accept` (the one place a turn is taken).
+TEXT_KIND = {
+    "speaking": "speak",
+    "paraphrasing": "paraphrase",
+    "correcting": "correction",
+    "validating": "validation",
+}
+
+
+class Conflict(Feature):
+    def __init__(self, core: Core, on_agreement: AgreementSink | None = None) -> None:
+        super().__init__(core)
+        self.store = Store(core)
+        self.views = Views(core, self.store)
+        self.nudges = NudgeMatcher(core.content.nudges)
+        # Accepted agreements become promises, in the same transaction as the acceptance.
+        self.on_agreement = on_agreement
+
+    # -- stable entry points for other features ------------------------------------
+
+    async def load(self, conn: aiosqlite.Connection, conversation_id: int) -> Conv | None:
+        return await self.store.load(conn, conversation_id)
+
+    async def open_for_couple(self, conn: aiosqlite.Connection, couple_id: int) -> Conv | None:
+        return await self.store.open_for_couple(conn, couple_id)
+
+    async def open_for_user(self, conn: aiosqlite.Connection, user_id: int) -> Conv | None:
+        return await self.store.open_for_user(conn, user_id)
+
+    async def _one(self, conn: aiosqlite.Connection, where: str, params: tuple) -> Conv | None:
+        return await self.store.one(conn, where, params)
+
+    async def accepted_agreements(
+        self, conn: aiosqlite.Connection, conversation_id: int
+    ) -> list[Agreement]:
+        """What partners agreed to in a conversation, for the promises feature to follow up."""
+        return await self.store.agreements(conn, conversation_id, "AND status = 'accepted'")
+
+    async def wants_text(self, conn: aiosqlite.Connection, actor: Actor) -> bool:
+        """Whether a private conversation would take what this user types now as its own
+        (a topic, a turn, a request, their own words), as opposed to answering with a
+        pointer. Out-of-turn words count: they are kept for their writer."""
+        conv = await self.store.open_for_user(conn, actor.user_id)
+        if conv is None or conv.in_group:
+            return False
+        if conv.state == "topic":
+            return actor.user_id == conv.initiator
+        return conv.state in m.FLOOR or conv.state == "requests"
+
+    # -- sending -------------------------------------------------------------------
+
+    async def _emit(
+        self,
+        conn: aiosqlite.Connection,
+        msgs: list[Msg],
+        out: Outcome,
+        actor_chat: int | None,
+        key: str | None = None,
+    ) -> Outcome:
+        """Messages for the acting chat are replies; the rest is owed through the outbox."""
+        owed: list[Msg] = []
+        for msg in msgs:
+            if key is None and msg.chat_id == actor_chat:
+                out.reply.append(msg)
+            else:
+                owed.append(msg)
+        out.queued += await self.core.queue_all(conn, owed, key)
+        return out
+
+    async def _private(
+        self, conn: aiosqlite.Connection, msg: Msg, out: Outcome, actor: Actor, key: str | None
+    ) -> bool:
+        """One message to a partner's private chat; False if `key` was used already."""
+        if key is None and msg.chat_id == actor.chat_id:
+            out.reply.append(msg)
+            return True
+        new = await self.core.queue(conn, msg, key)
+        if new is not None:
+            out.queued.append(new)
+        return new is not None
+
+    async def _show(
+        self, conn: aiosqlite.Connection, conv: Conv, out: Outcome, actor: Actor | None
+    ) -> Outcome:
+        msgs = await self.views.screens(conn, conv)
+        if conv.state == "rules" and not conv.rules_shown:
+            await self.store.set_columns(conn, conv, rules_shown=1)
+        return await self._emit(conn, msgs, out, actor.chat_id if actor else None)
+
+    async def _move(self, conn: aiosqlite.Connection, conv: Conv, move: Move) -> Conv:
+        return await self.store.move(conn, conv, move)
+
+    async def _tz(self, conn: aiosqlite.Connection, conv: Conv) -> str:
+        return (await self.store.quiet(conn, conv)).tz
+
+    # -- /conflict -----------------------------------------------------------------
+
+    async def start(self, actor: Actor, topic: str) -> Outcome:
+        """/conflict [topic] in a private chat or in the couple's group."""
+        out = Outcome()
+        t = self.core.t
+        async with self.core.db.tx() as conn:
+            await self.core.touch_user(conn, actor)
+            if actor.private:
+                couple = await self.core.couple_of(conn, actor.user_id)
+                if couple is None:
+                    return out.say(Msg(actor.chat_id, t("common.not_paired")))
+                group = None
+            else:
+                couple = await self.core.couple_by_group(conn, actor.chat_id)
+                if couple is None or not couple.has(actor.user_id):
+                    return out.say(Msg(actor.chat_id, t("conflict.group_not_linked")))
+                group = actor.chat_id
+            conv = await self.store.open_for_couple(conn, couple.id)
+            if conv is not None:
+                names = await self.views.names(conn, conv)
+                where = self.views.where(conv, names)
+                buttons = [
+                    self.views.b(conv, "conflict.b_resume", "rs"),
+                    self.views.b(conv, "conflict.b_end", "en"),
+                ]
+                if conv.replaceable:  # an invitation nobody took up may be replaced
+                    key = "conflict.open_never_started"
+                    extra = [self.views.b(conv, "conflict.b_replace", "rp")]
+                else:
+                    key, extra = "conflict.open_exists", []
+                text = t(key, topic=conv.topic, where=where)
+                return out.say(Msg(actor.chat_id, text, rows(buttons, extra)))
+            topic = " ".join(topic.split())[: m.TOPIC_MAX]
+            partner = couple.partner_of(actor.user_id)
+            if topic and not group and self.nudges.kinds(topic):
+                # The topic gets the same check as every turn: held before the partner sees it.
+                conv = await self.store.create(conn, couple.id, actor.user_id, partner, group, "")
+                return await self._hold(conn, conv, actor, topic, out)
+            conv = await self.store.create(conn, couple.id, actor.user_id, partner, group, topic)
+            if topic and group:
+                await self._group_nudge(conn, conv, actor, topic, out)
+            return await self._show(conn, conv, out, actor)
+
+    # -- text ------------------------------------------------------------------------
+
+    async def private_text(
+        self, conn: aiosqlite.Connection, actor: Actor, text: str, out: Outcome
+    ) -> Outcome | None:
+        conv = await self.store.open_for_user(conn, actor.user_id)
+        if conv is None or conv.in_group or conv.state in ("parked", "scheduled"):
+            return None  # not ours: other features (or the /help pointer) get the text
+        return await self._on_text(conn, conv, actor, text, out)
+
+    async def group_text(self, actor: Actor, text: str) -> Outcome:
+        """Any text in a group: part of the conversation if one is open there."""
+        out = Outcome()
+        async with self.core.db.tx() as conn:
+            couple = await self.core.couple_by_group(conn, actor.chat_id)
+            if couple is None or not couple.has(actor.user_id):
+                return out
+            conv = await self.store.open_for_couple(conn, couple.id)
+            if conv is None or conv.group_chat_id != actor.chat_id:
+                return out
+            return await self._on_text(conn, conv, actor, text, out)
+
+    def _wants_turn(self, conv: Conv, uid: int) -> bool:
+        """Text from `uid` now would be a turn (or a topic, request, offer or own words)."""
+        if conv.state == "topic":
+            return uid == conv.initiator
+        if conv.state in TEXT_KIND:
+            return uid == conv.turn_holder()
+        return conv.state == "requests"
+
+    async def _on_text(
+        self, conn: aiosqlite.Connection, conv: Conv, actor: Actor, text: str, out: Outcome
+    ) -> Outcome:
+        text = text.strip()[: m.TEXT_MAX]
+        uid, s, t = actor.user_id, conv.state, self.core.t
+        if not text:
+            return out
+        names = await self.views.names(conn, conv)
+        if s == "topic" and uid != conv.initiator:
+            if conv.in_group:
+                return out
+            return out.say(
+                Msg(actor.chat_id, t("conflict.topic_wait", initiator=names[conv.initiator]))
+            )
+        if s in m.FLOOR and uid != conv.turn_holder():
+            # Out of turn: kept for its writer alone, offered back when the floor is theirs.
+            await self.store.add_turn(conn, conv, uid, "kept", text)
+            key = "conflict.out_of_turn" if s == "speaking" else "conflict.out_of_turn_wait"
+            return out.say(Msg(actor.chat_id, t(key, holder=names[conv.turn_holder()])))
+        if self._wants_turn(conv, uid):
+            if conv.in_group:
+                # Already visible to both: the suggestion goes privately to the writer.
+                await self._group_nudge(conn, conv, actor, text, out)
+            elif self.nudges.kinds(text):
+                return await self._hold(conn, conv, actor, text, out)
+            return await self._accept(conn, conv, actor, text, out)
+        if conv.in_group:
+            return out  # in their own group the couple may just be chatting
+        if s == "timeout":
+            when = schedule.human(schedule.from_ts(conv.resume_at or 0), await self._tz(conn, conv))
+            return out.say(Msg(actor.chat_id, t("conflict.timeout_hint", when=when)))
+        return out.say(Msg(actor.chat_id, t("conflict.use_buttons")))
+
+    async def _hold(
+        self, conn: aiosqlite.Connection, conv: Conv, actor: Actor, text: str, out: Outcome
+    ) -> Outcome:
+        """A message that sounds harsh waits with its writer: one suggestion, their choice."""
+        for tid, _ in await self.store.turns(conn, conv, actor.user_id, "held"):
+            await self.store.delete_turns(conn, [tid])  # only the newest is pending
+        await self.store.add_turn(conn, conv, actor.user_id, "held", text)
+        kind = self.nudges.kinds(text)[0]
+        suggestion = self.nudges.suggestion(kind)
+        names = await self.views.names(conn, conv)
+        if conv.state == "topic":
+            body = self.core.t(
+                "conflict.held_topic",
+                partner=names[conv.other(actor.user_id)],
+                suggestion=suggestion,
+                hint=self.nudges.topic_hint,
+            )
+        else:
+            body = self.core.t("conflict.held", name=actor.first_name, suggestion=suggestion)
+        buttons = rows(
+            [
+                self.views.b(conv, "conflict.b_send_anyway", "hd", "s"),
+                self.views.b(conv, "conflict.b_rewrite", "hd", "r"),
+            ]
+        )
+        await self._private(conn, Msg(actor.user_id, body, buttons), out, actor, None)
+        return out
+
+    async def _group_nudge(
+        self, conn: aiosqlite.Connection, conv: Conv, actor: Actor, text: str, out: Outcome
+    ) -> None:
+        """In the group the words are already visible: one private suggestion per half-turn."""
+        found = self.nudges.kinds(text)
+        if not found:
+            return
+        msg = Msg(
+            actor.user_id,
+            self.core.t(
+                "conflict.nudge",
+                name=actor.first_name,
+                suggestion=self.nudges.suggestion(found[0]),
+            ),
+        )
+        key = f"conflict:{conv.id}:nudge:{actor.user_id}:{conv.round}:{conv.half}:{conv.state}"
+        await self._private(conn, msg, out, actor, key)
+
+    async def _accept(
+        self, conn: aiosqlite.Connection, conv: Conv, actor: Actor, text: str, out: Outcome
+    ) -> Outcome:
+        """The one place a conversation takes a partner's text as a turn, topic, request,
+        offer or own words. Screens (gentle start-up, safety) run before this."""
+        uid, s, t = actor.user_id, conv.state, self.core.t
+        names = await self.views.names(conn, conv)
+        if s == "topic":
+            move = Move("appointment", {"topic": " ".join(text.split())[: m.TOPIC_MAX]})
+            conv = await self._move(conn, conv, move)
+            return await self._show(conn, conv, out, actor)
+        if s == "speaking":
+            since = await self.store.last_turn_id(conn, conv, "paraphrase")
+            first = not await self.store.turns(conn, conv, uid, "speak", since)
+            await self.store.add_turn(conn, conv, uid, "speak", text)
+            await self.store.touch(conn, conv)
+            if not first:
+                return out  # one live "Done" per bit: no new keyboard for every message
+            key = "conflict.speak_ack_group" if conv.in_group else "conflict.speak_ack"
+            done = self.views.b(conv, "conflict.b_done", "dn", name=names[conv.listener])
+            ack = t(key, listener=names[conv.listener])
+            return out.say(Msg(actor.chat_id, ack, rows([done])))
+        if s == "paraphrasing":
+            await self.store.add_turn(conn, conv, uid, "paraphrase", text)
+            conv = await self._move(conn, conv, Move("confirming"))
+            return await self._show(conn, conv, out, actor)
+        if s == "correcting":
+            await self.store.add_turn(conn, conv, uid, "correction", text)
+            await self._relay(conn, conv, actor, [text], out)
+            conv = await self._move(conn, conv, Move("paraphrasing", {"attempt": conv.attempt + 1}))
+            return await self._show(conn, conv, out, actor)
+        if s == "validating":
+            await self.store.add_turn(conn, conv, uid, "validation", text)
+            await self._relay(conn, conv, actor, [text], out)
+            conv = await self._move(conn, conv, m.pass_floor(conv))
+            return await self._entered(conn, conv, out, actor)
+        if s == "requests":
+            return await self._request_text(conn, conv, actor, text, names, out)
+        return out
+
+    async def _relay(
+        self, conn: aiosqlite.Connection, conv: Conv, actor: Actor, texts: list[str], out: Outcome
+    ) -> None:
+        """In private mode, the partner sees what was written, in the writer's name."""
+        if conv.in_group:
+            return
+        other = conv.other(actor.user_id)
+        msgs = [
+            Msg(other, self.core.t("conflict.relay", name=actor.first_name, text=x)) for x in texts
+        ]
+        out.queued += await self.core.queue_all(conn, msgs)
+
+    async def _entered(
+        self, conn: aiosqlite.Connection, conv: Conv, out: Outcome, actor: Actor | None
+    ) -> Outcome:
+        """Show the new step; when the floor passes, offer what the speaker kept."""
+        await self._show(conn, conv, out, actor)
+        if conv.state != "speaking" or conv.speaker is None:
+            return out
+        kept = await self.store.turns(conn, conv, conv.speaker, "kept")
+        if not kept:
+            return out
+        lines = Safe("\n".join(f"• {self.core.t('conflict.relay_plain', text=x)}" for _, x in kept))
+        buttons = rows(
+            [
+                self.views.b(conv, "conflict.b_use", "kp", "u"),
+                self.views.b(conv, "conflict.b_edit", "kp", "e"),
+                self.views.b(conv, "conflict.b_drop", "kp", "d"),
+            ]
+        )
+        msg = Msg(conv.speaker, self.core.t("conflict.kept_offer", lines=lines), buttons)
+        return await self._emit(conn, [msg], out, actor.chat_id if actor else None)
+
+    async def _request_text(
+        self,
+        conn: aiosqlite.Connection,
+        conv: Conv,
+        actor: Actor,
+        text: str,
+        names: dict[int | None, str],
+        out: Outcome,
+    ) -> Outcome:
+        uid, t = actor.user_id, self.core.t
+        text = text[: m.AGREEMENT_MAX]  # four of them must fit in one summary message
+        partner = conv.other(uid)
+        everything = await self.store.agreements(conn, conv.id)
+        wording = [a for a in everything if a.doer == uid and a.status == "willing"]
+        if wording:
+            return await self._commit(conn, conv, actor, wording[0], text, out)
+        kind = m.next_to_write([a for a in everything if a.author == uid])
+        if kind is None:
+            return out.say(Msg(actor.chat_id, t("conflict.requests_done", name=names[uid])))
+        if kind == "request" and not looks_like_request(text):
+            returned = await self.store.turns(conn, conv, uid, "returned")
+            if not returned:  # turned back once, gently; the second time it stands
+                await self.store.add_turn(conn, conv, uid, "returned", text)
+                buttons = rows([self.views.b(conv, "conflict.b_no_request", "nr", "request")])
+                hint = t(
+                    "conflict.not_a_request", kind=t("conflict.kind_vague"), partner=names[partner]
+                )
+                return out.say(Msg(actor.chat_id, hint, buttons))
+        aid = await self.store.add_agreement(conn, conv, kind, uid, text)
+        await self.store.touch(conn, conv)
+        agreement = (await self.store.agreements(conn, conv.id, "AND id = ?", (aid,)))[0]
+        ask = t(f"conflict.ask_{kind}", name=names[uid], partner=names[partner], text=text)
+        where = conv.group_chat_id if conv.in_group else partner
+        assert where is not None
+        buttons = self.views.decision_buttons(conv, agreement, names[partner])
+        msgs = [Msg(where, ask, buttons)]
+        follow = await self._requests_next(conn, conv, uid)
+        if follow is not None:
+            msgs.append(follow)
+        return await self._emit(conn, msgs, out, actor.chat_id)
+
+    async def _requests_next(self, conn: aiosqlite.Connection, conv: Conv, uid: int) -> Msg | None:
+        """What `uid` is asked next in private mode (the group's screen is shared)."""
+        if conv.in_group:
+            return None
+        names = await self.views.names(conn, conv)
+        return await self.views.screen(conn, conv, names, uid)
+
+    async def _commit(
+        self,
+        conn: aiosqlite.Connection,
+        conv: Conv,
+        actor: Actor,
+        agreement: Agreement,
+        words: str,
+        out: Outcome,
+    ) -> Outcome:
+        """The doer's own words for a request they were willing to do: now a promise."""
+        now = self.core.now()
+        words = " ".join(words.split())[: m.AGREEMENT_MAX]
+        await self.store.set_agreement(
+            conn, agreement.id, "accepted", words=words, follow_up_at=now + m.FOLLOW_UP_AFTER
+        )
+        if self.on_agreement is not None:
+            await self.on_agreement(
+                conn, conv.couple_id, agreement.doer, words, now + m.FOLLOW_UP_AFTER
+            )
+        await self.store.touch(conn, conv)
+        text = self.core.t("conflict.committed", name=actor.first_name, text=words)
+        await self._emit(conn, self.views.everyone(conv, text), out, actor.chat_id)
+        return await self._after_decision(conn, conv, actor, out)
+
+    async def _after_decision(
+        self, conn: aiosqlite.Connection, conv: Conv, actor: Actor, out: Outcome
+    ) -> Outcome:
+        everything = await self.store.agreements(conn, conv.id)
+        if m.settled(everything, (conv.initiator, conv.partner)):
+            return await self._show(conn, conv, out, actor)
+        return out
+
+    # -- presses -------------------------------------------------------------------
+
+    async def press(
+        self,
+        actor: Actor,
+        action: str,
+        conversation_id: int | None,
+        number: int | None,
+        arg: str,
+    ) -> Outcome:
+        """A button on a conversation; `number` is the version (an agreement id for 'ag')."""
+        out = Outcome()
+        t = self.core.t
+        async with self.core.db.tx() as conn:
+            conv = await self.store.load(conn, conversation_id) if conversation_id else None
+            if conv is None or not conv.has(actor.user_id):
+                out.toast, out.alert = t("common.not_yours"), True
+                return out
+            if action in ("ag", "wd"):
+                return await self._decide(conn, conv, actor, action, number, arg, out)
+            problem = m.refusal(conv, actor.user_id, action, number)
+            if problem is not None:
+                names = await self.views.names(conn, conv)
+                out.toast = t(problem, name=names[conv.paused_by])
+                out.alert = problem == "common.not_yours"
+                return out
+            before = conv.version
+            out = await self._pressed(conn, conv, actor, action, arg, out)
+            after = await self.store.load(conn, conv.id)
+            # A press that moved the conversation on: its keyboard is spent, clear it.
+            out.clear_markup = after is None or after.version != before
+            return out
+
+    async def _pressed(
+        self,
+        conn: aiosqlite.Connection,
+        conv: Conv,
+        actor: Actor,
+        action: str,
+        arg: str,
+        out: Outcome,
+    ) -> Outcome:
+        t, _uid, v = self.core.t, actor.user_id, self.views
+        if action == "ap":
+            if arg == "now":
+                conv = await self._move(conn, conv, Move("rules"))
+                return await self._show(conn, conv, out, actor)
+            if arg == "later":
+                quiet = await self.store.quiet(conn, conv)
+                codes = m.offered(m.LATER_CHOICES, self.core.clock.now(), quiet)
+                buttons = [v.b(conv, m.CHOICE_LABELS[c], "ap", c) for c in codes]
+                return out.say(
+                    Msg(actor.chat_id, t("conflict.later_pick"), rows(buttons[:2], buttons[2:]))
+                )
+            return await self._schedule(conn, conv, actor, arg, out)
+        if action == "fs":
+            move = m.first_speaker(conv, arg)
+            if move is None:
+                out.toast = t("conflict.stale")
+                return out
+            conv = await self._move(conn, conv, move)
+            return await self._entered(conn, conv, out, actor)
+        if action == "dn":
+            return await self._done(conn, conv, actor, out)
+        if action == "kp":
+            return await self._kept_choice(conn, conv, actor, arg, out)
+        if action == "ok":
+            conv = await self._move(conn, conv, m.paraphrase_confirmed(conv))
+            return await self._show(conn, conv, out, actor)
+        if action == "nq":
+            conv = await self._move(conn, conv, Move("correcting"))
+            return await self._show(conn, conv, out, actor)
+        if action == "mo":
+            move = m.more_or_done(conv, arg)
+            if move is None:
+                out.toast = t("conflict.stale")
+                return out
+            conv = await self._move(conn, conv, move)
+            return await self._show(conn, conv, out, actor)
+        if action == "sk":
+            conv = await self._move(conn, conv, m.pass_floor(conv))
+            return await self._entered(conn, conv, out, actor)
+        if action == "rm":
+            return await self._round_menu(conn, conv, actor, arg, out)
+        if action == "nr":
+            return await self._no_request(conn, conv, actor, arg, out)
+        if action == "fi":
+            return await self._finish(conn, conv, actor, out)
+        if action == "sl":
+            return await self._slow_down(conn, conv, actor, out)
+        if action == "sr":
+            return await self._try_again(conn, conv, actor, out)
+        if action == "hd":
+            return await self._held_choice(conn, conv, actor, arg, out)
+        if action == "to":
+            quiet = await self.store.quiet(conn, conv)
+            codes = m.offered(m.BREAK_CHOICES, self.core.clock.now(), quiet)
+            buttons = [v.b(conv, m.CHOICE_LABELS[c], "tt", c) for c in codes]
+            return out.say(
+                Msg(actor.chat_id, t("conflict.timeout_pick"), rows(buttons[:2], buttons[2:]))
+            )
+        if action == "tt":
+            return await self._break(conn, conv, actor, arg, out)
+        if action == "ak":
+            return await self._ask_ready(conn, conv, actor, out)
+        if action == "en":
+            sure = [v.b(conv, "conflict.b_end_yes", "ey"), v.b(conv, "conflict.b_end_no", "ek")]
+            return out.say(Msg(actor.chat_id, t("conflict.end_ask"), rows(sure)))
+        if action == "ek":
+            return out.say(Msg(actor.chat_id, t("conflict.end_kept")))
+        if action == "ey":
+            return await self._end(conn, conv, actor, out)
+        if action == "ru":
+            return out.say(v.rules_card(actor.chat_id))
+        if action == "rp":
+            return await self._replace(conn, conv, actor, out)
+        # "rs": bring a paused conversation back, or show exactly where an active one stands.
+        if conv.state in m.WAITING:
+            return await self._resume(conn, conv, out, actor, None)
+        names = await v.names(conn, conv)
+        chat = actor.chat_id if not conv.in_group else conv.group_chat_id
+        assert chat is not None
+        screen = await v.screen(conn, conv, names, chat)
+        return out.say(screen) if screen else out
+
+    async def _done(
+        self, conn: aiosqlite.Connection, conv: Conv, actor: Actor, out: Outcome
+    ) -> Outcome:
+        """The speaker's bit is complete: passed on now (private mode), then repeated back."""
+        since = await self.store.last_turn_id(conn, conv, "paraphrase")
+        said = await self.store.turns(conn, conv, actor.user_id, "speak", since)
+        move = m.done_speaking(conv, bool(said))
+        if isinstance(move, str):
+            out.toast = self.core.t(move)
+            return out
+        await self._relay(conn, conv, actor, [x for _, x in said], out)
+        conv = await self._move(conn, conv, move)
+        return await self._show(conn, conv, out, actor)
+
+    async def _kept_choice(
+        self, conn: aiosqlite.Connection, conv: Conv, actor: Actor, arg: str, out: Outcome
+    ) -> Outcome:
+        """Use it / Edit / Drop for what the new speaker wrote while listening."""
+        t = self.core.t
+        kept = await self.store.turns(conn, conv, actor.user_id, "kept")
+        if not kept or arg not in ("u", "e", "d"):
+            out.toast = t("conflict.stale")
+            return out
+        names = await self.views.names(conn, conv)
+        partner = names[conv.other(actor.user_id)]
+        await self.store.delete_turns(conn, [tid for tid, _ in kept])
+        texts = [x for _, x in kept]
+        if arg == "u":
+            for x in texts:  # fresh turns: part of this bit, passed on with Done
+                await self.store.add_turn(conn, conv, actor.user_id, "speak", x)
+            await self.store.touch(conn, conv)
+            if conv.in_group:
+                msgs = [Msg(conv.chats[0], t("conflict.kept_used", name=actor.first_name))]
+                msgs += [
+                    Msg(conv.chats[0], t("conflict.relay", name=actor.first_name, text=x))
+                    for x in texts
+                ]
+                await self._emit(conn, msgs, out, None)
+            done = self.views.b(conv, "conflict.b_done", "dn", name=partner)
+            ack = t("conflict.speak_ack", listener=partner)
+            await self._private(conn, Msg(actor.user_id, ack, rows([done])), out, actor, None)
+            out.clear_markup = True
+            return out
+        if arg == "e":
+            lines = Safe("\n".join(t("conflict.relay_plain", text=x) for x in texts))
+            msg = Msg(actor.user_id, t("conflict.kept_edit", lines=lines, partner=partner))
+        else:
+            msg = Msg(actor.user_id, t("conflict.kept_dropped", partner=partner))
+        await self._private(conn, msg, out, actor, None)
+        out.clear_markup = True
+        return out
+
+    async def _held_choice(
+        self, conn: aiosqlite.Connection, conv: Conv, actor: Actor, arg: str, out: Outcome
+    ) -> Outcome:
+        """Send as it is / Rewrite for a message held by the gentle start-up check."""
+        held = await self.store.turns(conn, conv, actor.user_id, "held")
+        if not held or arg not in ("s", "r"):
+            out.toast = self.core.t("conflict.stale")
+            return out
+        await self.store.delete_turns(conn, [tid for tid, _ in held])
+        if arg == "r":
+            out.clear_markup = True
+            return out.say(Msg(actor.chat_id, self.core.t("conflict.rewrite")))
+        if not self._wants_turn(conv, actor.user_id):
+            out.toast = self.core.t("conflict.stale")
+            return out
+        out.clear_markup = True
+        return await self._accept(conn, conv, actor, held[-1][1], out)
+
+    async def _slow_down(
+        self, conn: aiosqlite.Connection, conv: Conv, actor: Actor, out: Outcome
+    ) -> Outcome:
+        """Repair: a one-line private signal to the partner, once per step."""
+        other = conv.other(actor.user_id)
+        names = await self.views.names(conn, conv)
+        msg = Msg(other, self.core.t("conflict.slow_down", name=actor.first_name))
+        key = f"conflict:{conv.id}:slow:{actor.user_id}:{conv.version}"
+        sent = await self._private(conn, msg, out, actor, key)
+        label = "conflict.slow_sent" if sent else "conflict.slow_sent_already"
+        out.toast = self.core.t(label, partner=names[other])
+        return out
+
+    async def _try_again(
+        self, conn: aiosqlite.Connection, conv: Conv, actor: Actor, out: Outcome
+    ) -> Outcome:
+        """Repair: take back one's last words at this step, and say them again."""
+        t, uid = self.core.t, actor.user_id
+        what = m.try_again(conv, uid)
+        names = await self.views.names(conn, conv)
+        partner = names[conv.other(uid)]
+        if what == "speak":
+            since = await self.store.last_turn_id(conn, conv, "paraphrase")
+            said = await self.store.turns(conn, conv, uid, "speak", since)
+            if said:
+                await self.store.set_kind(conn, [said[-1][0]], "withdrawn", conv.round)
+                if conv.in_group:
+                    text = t("conflict.withdrawn_group", name=actor.first_name)
+                    return await self._emit(
+                        conn, self.views.everyone(conv, text), out, actor.chat_id
+                    )
+                return out.say(Msg(actor.chat_id, t("conflict.withdrawn_private", partner=partner)))
+        if what == "paraphrase":
+            last = await self.store.last_turn_id(conn, conv, "paraphrase")
+            await self.store.set_kind(conn, [last], "withdrawn", conv.round)
+            conv = await self._move(conn, conv, Move("paraphrasing", {"attempt": conv.attempt}))
+            text = t("conflict.withdrawn_paraphrase", name=actor.first_name)
+            await self._emit(conn, self.views.everyone(conv, text), out, actor.chat_id)
+            return await self._show(conn, conv, out, actor)
+        out.toast = t("conflict.nothing_to_withdraw")
+        return out
+
+    async def _schedule(
+        self, conn: aiosqlite.Connection, conv: Conv, actor: Actor, code: str, out: Outcome
+    ) -> Outcome:
+        quiet = await self.store.quiet(conn, conv)
+        tz = quiet.tz
+        now = self.core.clock.now()
+        until = m.break_until(code, now, quiet) if code in m.LATER_CHOICES else None
+        if until is None:
+            out.toast = self.core.t("conflict.stale")
+            return out
+        conv = await self._move(conn, conv, Move("scheduled", {"resume_at": schedule.ts(until)}))
+        text = self.core.t("conflict.scheduled", topic=conv.topic, when=schedule.human(until, tz))
+        return await self._emit(conn, self.views.everyone(conv, text), out, actor.chat_id)
+
+    async def _break(
+        self, conn: aiosqlite.Connection, conv: Conv, actor: Actor, code: str, out: Outcome
+    ) -> Outcome:
+        """A time-out is its caller's; the other may only propose a later return."""
+        t = self.core.t
+        quiet = await self.store.quiet(conn, conv)
+        tz = quiet.tz
+        now = self.core.clock.now()
+        until = m.break_until(code, now, quiet) if code in m.BREAK_CHOICES else None
+        if until is None:
+            out.toast = t("conflict.stale")
+            return out
+        moved = conv.state == "timeout"
+        move = m.take_break(conv, actor.user_id, schedule.ts(until))
+        if isinstance(move, str):
+            out.toast = t(move)
+            return out
+        conv = await self._move(conn, conv, move)
+        names = await self.views.names(conn, conv)
+        caller = conv.paused_by
+        assert caller is not None
+        text = t(
+            "conflict.timeout_moved" if moved else "conflict.timeout_set",
+            name=actor.first_name,
+            when=schedule.human(until, tz),
+        )
+        back = self.views.b(conv, "conflict.b_back_now", "rs")
+        ask = self.views.b(conv, "conflict.b_ask_ready", "ak", name=names[caller])
+        other_time = self.views.b(conv, "conflict.b_other_time", "to")
+        msgs = []
+        for chat in conv.chats:
+            if conv.in_group:
+                buttons = rows([back, ask], [other_time])
+            elif chat == caller:
+                buttons = rows([back, other_time])
+            else:
+                buttons = rows([ask, other_time])
+            msgs.append(Msg(chat, text, buttons))
+        await self._emit(conn, msgs, out, actor.chat_id)
+        if not moved:  # one short self-soothing idea, for the one who needed the break
+            soothe = Msg(caller, t("conflict.soothe"))
+            await self._private(
+                conn, soothe, out, actor, f"conflict:{conv.id}:soothe:{conv.version}"
+            )
+        return out
+
+    async def _ask_ready(
+        self, conn: aiosqlite.Connection, conv: Conv, actor: Actor, out: Outcome
+    ) -> Outcome:
+        """The other partner may ask whether the caller is ready; never end the break."""
+        caller = conv.paused_by
+        assert caller is not None
+        names = await self.views.names(conn, conv)
+        tz = await self._tz(conn, conv)
+        when = schedule.human(schedule.from_ts(conv.resume_at or 0), tz)
+        msg = Msg(
+            caller,
+            self.core.t("conflict.ready_ask", name=actor.first_name, when=when),
+            rows([self.views.b(conv, "conflict.b_back_now", "rs")]),
+        )
+        sent = await self._private(
+            conn, msg, out, actor, f"conflict:{conv.id}:ready:{conv.version}"
+        )
+        label = "conflict.ready_asked" if sent else "conflict.ready_asked_already"
+        out.toast = self.core.t(label, name=names[caller])
+        return out
+
+    async def _resume(
+        self,
+        conn: aiosqlite.Connection,
+        conv: Conv,
+        out: Outcome,
+        actor: Actor | None,
+        key: str | None,
+    ) -> Outcome:
+        """Back from a break, a park or the agreed appointment, with a one-line recap."""
+        names = await self.views.names(conn, conv)
+        if conv.state == "scheduled":
+            recap = self.core.t("conflict.appointment_time", topic=conv.topic)
+        else:
+            recap = self.core.t(
+                "conflict.recap",
+                topic=conv.topic,
+                round=conv.round,
+                where=self.views.where(conv, names),
+            )
+        conv = await self._move(conn, conv, m.resume(conv))
+        msgs = self.views.everyone(conv, recap) + await self.views.screens(conn, conv)
+        if conv.state == "rules" and not conv.rules_shown:
+            await self.store.set_columns(conn, conv, rules_shown=1)
+        return await self._emit(conn, msgs, out, actor.chat_id if actor else None, key)
+
+    async def _round_menu(
+        self, conn: aiosqlite.Connection, conv: Conv, actor: Actor, arg: str, out: Outcome
+    ) -> Outcome:
+        uid, t = actor.user_id, self.core.t
+        if arg == "more":
+            conv = await self._move(conn, conv, m.another_round(conv))
+            return await self._entered(conn, conv, out, actor)
+        if arg != "heard":
+            out.toast = t("conflict.stale")
+            return out
+        if conv.heard_by == uid:
+            out.toast = t("conflict.heard_already")
+            return out
+        if conv.heard_by is None:
+            await self.store.set_columns(conn, conv, heard_by=uid)
+            await self.store.touch(conn, conv)
+            names = await self.views.names(conn, conv)
+            text = t("conflict.heard_vote", name=names[uid], partner=names[conv.other(uid)])
+            return await self._emit(conn, self.views.everyone(conv, text), out, actor.chat_id)
+        conv = await self._move(conn, conv, Move("requests", {"heard_by": None}))
+        return await self._show(conn, conv, out, actor)
+
+    async def _no_request(
+        self, conn: aiosqlite.Connection, conv: Conv, actor: Actor, arg: str, out: Outcome
+    ) -> Outcome:
+        """ "I have no request" / "Nothing to offer": one tap, recorded as such."""
+        uid = actor.user_id
+        mine = await self.store.agreements(conn, conv.id, "AND author = ?", (uid,))
+        if arg not in ("request", "offer") or m.next_to_write(mine) != arg:
+            out.toast = self.core.t("conflict.stale")
+            return out
+        await self.store.add_agreement(conn, conv, arg, uid, "", status="none")
+        await self.store.touch(conn, conv)
+        text = self.core.t(f"conflict.no_{arg}", name=actor.first_name)
+        msgs = self.views.everyone(conv, text)
+        follow = await self._requests_next(conn, conv, uid)
+        if follow is not None:
+            msgs.append(follow)
+        await self._emit(conn, msgs, out, actor.chat_id)
+        return await self._after_decision(conn, conv, actor, out)
+
+    async def _decide(
+        self,
+        conn: aiosqlite.Connection,
+        conv: Conv,
+        actor: Actor,
+        action: str,
+        agreement_id: int | None,
+        arg: str,
+        out: Outcome,
+    ) -> Outcome:
+        """I'm willing / Not this time / Yes, please / No need (ag), or "Yes, that's mine" (wd)."""
+        t = self.core.t
+        found = await self.store.agreements(conn, conv.id, "AND id = ?", (agreement_id or 0,))
+        if conv.state != "requests" or not found:
+            out.toast = t("conflict.stale")
+            return out
+        agreement = found[0]
+        if action == "wd":
+            if agreement.status != "willing" or arg != "y":
+                out.toast = t("conflict.stale")
+                return out
+            if agreement.doer != actor.user_id:
+                out.toast = t("conflict.not_your_turn")
+                return out
+            out.clear_markup = True
+            return await self._commit(
+                conn, conv, actor, agreement, as_commitment(agreement.text), out
+            )
+        status = m.decision(agreement, actor.user_id, arg)
+        if status is None:
+            mine = actor.user_id == agreement.decider
+            out.toast = t("conflict.stale" if mine else "conflict.not_your_turn")
+            return out
+        out.clear_markup = True
+        now = self.core.now()
+        names = await self.views.names(conn, conv)
+        if status == "declined":
+            await self.store.set_agreement(conn, agreement.id, "declined")
+            await self.store.touch(conn, conv)
+            text = t("conflict.declined", text=agreement.text)
+            change = rows([self.views.ab(conv, "conflict.b_changed_mind", "ag", agreement.id, "y")])
+            msgs = [
+                Msg(chat, text, change if chat in (actor.user_id, conv.group_chat_id) else ())
+                for chat in conv.chats
+            ]
+            await self._emit(conn, msgs, out, actor.chat_id)
+            return await self._after_decision(conn, conv, actor, out)
+        if status == "accepted":  # an offer: already in its doer's own words
+            await self.store.set_agreement(
+                conn, agreement.id, "accepted", follow_up_at=now + m.FOLLOW_UP_AFTER
+            )
+            if self.on_agreement is not None:
+                await self.on_agreement(
+                    conn, conv.couple_id, agreement.doer, agreement.text, now + m.FOLLOW_UP_AFTER
+                )
+            await self.store.touch(conn, conv)
+            text = t("conflict.offer_welcome", text=agreement.text)
+            await self._emit(conn, self.views.everyone(conv, text), out, actor.chat_id)
+            return await self._after_decision(conn, conv, actor, out)
+        # willing: the doer now says it in their own words, from a prefilled suggestion
+        await self.store.set_agreement(conn, agreement.id, "willing")
+        await self.store.touch(conn, conv)
+        doer = agreement.doer
+        text = t("conflict.willing", name=names[doer])
+        ask = Msg(
+            conv.chats[0] if conv.in_group else doer,
+            t("conflict.wording", name=names[doer], suggestion=as_commitment(agreement.text)),
+            rows([self.views.ab(conv, "conflict.b_mine", "wd", agreement.id, "y")]),
+        )
+        others = [Msg(c, text) for c in conv.chats if c != doer or conv.in_group]
+        return await self._emit(conn, [*others, ask], out, actor.chat_id)
+
+    async def _finish(
+        self, conn: aiosqlite.Connection, conv: Conv, actor: Actor, out: Outcome
+    ) -> Outcome:
+        everything = await self.store.agreements(conn, conv.id)
+        if not m.settled(everything, (conv.initiator, conv.partner)):
+            out.toast = self.core.t("conflict.stale")
+            return out
+        conv = await self._move(conn, conv, Move("closed", {"closed_at": self.core.now()}))
+        summary = await self.views.summary(conn, conv, everything)
+        return await self._emit(conn, self.views.everyone(conv, summary), out, actor.chat_id)
+
+    async def _end(
+        self, conn: aiosqlite.Connection, conv: Conv, actor: Actor, out: Outcome
+    ) -> Outcome:
+        agreements = [
+            a
+            for a in await self.store.agreements(conn, conv.id)
+            if a.status in ("accepted", "declined")
+        ]
+        move = Move("ended", {"closed_at": self.core.now(), "ended_by": actor.user_id})
+        conv = await self._move(conn, conv, move)
+        text = self.core.t(
+            "conflict.ended",
+            name=actor.first_name,
+            topic=conv.topic,
+            rounds=self.core.content.plural("plural.rounds", conv.rounds_done),
+        )
+        if agreements:
+            text += "\n\n" + await self.views.summary(conn, conv, agreements)
+        return await self._emit(conn, self.views.everyone(conv, text), out, actor.chat_id)
+
+    async def _replace(
+        self, conn: aiosqlite.Connection, conv: Conv, actor: Actor, out: Outcome
+    ) -> Outcome:
+        """A conversation that never began gives way to a new one, with a word to both."""
+        if not conv.replaceable:
+            out.toast = self.core.t("conflict.stale")
+            return out
+        move = Move("ended", {"closed_at": self.core.now(), "ended_by": actor.user_id})
+        old = await self._move(conn, conv, move)
+        text = self.core.t("conflict.replaced", topic=old.topic)
+        await self._emit(conn, self.views.everyone(old, text), out, actor.chat_id)
+        couple = await self.core.couple_by_id(conn, conv.couple_id)
+        assert couple is not None
+        group = actor.chat_id if not actor.private else None
+        new = await self.store.create(
+            conn, couple.id, actor.user_id, couple.partner_of(actor.user_id), group, ""
+        )
+        return await self._show(conn, new, out, actor)
+
+    # -- time ------------------------------------------------------------------------
+
+    async def sweep(self) -> list[int]:
+        """Appointments and breaks that are over, idle turns and quiet conversations."""
+        queued: list[int] = []
+        now = self.core.now()
+        for cid in await self.store.due("resume_at", ("timeout", "scheduled")):
+            async with self.core.db.tx() as conn:
+                conv = await self.store.load(conn, cid)
+                if (
+                    conv is None
+                    or conv.state not in ("timeout", "scheduled")
+                    or (conv.resume_at or now + 1) > now
+                ):
+                    continue
+                out = await self._resume(
+                    conn, conv, Outcome(), None, f"conflict:{cid}:resume:{conv.version}"
+                )
+                queued += out.queued
+        for cid in await self.store.due("park_at", m.ACTIVE):
+            async with self.core.db.tx() as conn:
+                conv = await self.store.load(conn, cid)
+                if conv is None or conv.state not in m.ACTIVE or (conv.park_at or now + 1) > now:
+                    continue
+                key = f"conflict:{cid}:park:{conv.version}"
+                created = await self.store.created_at(conn, conv)
+                conv = await self._move(conn, conv, m.park(conv, now, created))
+                label = "conflict.parked_unstarted" if conv.never_started else "conflict.parked"
+                text = self.core.t(label, topic=conv.topic)
+                queued += await self.core.queue_all(conn, self.views.everyone(conv, text), key)
+        for cid in await self.store.due("park_at", ("parked",)):
+            # Parked before it ever started, for a week: closed, kindly, for both.
+            async with self.core.db.tx() as conn:
+                conv = await self.store.load(conn, cid)
+                if conv is None or conv.state != "parked" or (conv.park_at or now + 1) > now:
+                    continue
+                key = f"conflict:{cid}:expired"
+                conv = await self._move(conn, conv, Move("ended", {"closed_at": now}))
+                text = self.core.t("conflict.expired", topic=conv.topic)
+                queued += await self.core.queue_all(conn, self.views.everyone(conv, text), key)
+        for cid in await self.store.due("idle_nudge_at", m.FLOOR):
+            async with self.core.db.tx() as conn:
+                conv = await self.store.load(conn, cid)
+                if (
+                    conv is None
+                    or conv.state not in m.FLOOR
+                    or (conv.idle_nudge_at or now + 1) > now
+                ):
+                    continue
+                await self.store.set_columns(conn, conv, idle_nudge_at=None)
+                holder = conv.turn_holder()
+                if holder is None:
+                    continue
+                name = await self.core.first_name(conn, holder)
+                msg = Msg(holder, self.core.t("conflict.idle_nudge", name=name, topic=conv.topic))
+                queued += await self.core.queue_all(
+                    conn, [msg], f"conflict:{cid}:idle:{conv.version}"
+                )
+        return queued
