@@ -19,9 +19,12 @@ from bot.conflict import (
     Conv,
     NudgeMatcher,
     break_until,
+    machine,
     offered,
     refusal,
 )
+from bot.conflict.machine import Agreement, Move
+from bot.conflict.nudges import as_commitment, looks_like_request
 from bot.core import Actor, Core
 from bot.crypto import Cipher
 from bot.db import Database
@@ -114,14 +117,28 @@ async def test_walks_every_transition_and_refuses_the_wrong_presser(core: Core) 
     assert (conv.state, conv.attempt) == ("paraphrasing", 2)
     await text(f, A, "worried and scared")
     await press(f, B, "ok")
+    assert (await state(f)).state == "more"
+    assert await press(f, A, "mo", "more") == core.t("conflict.not_your_turn")
+    await press(f, B, "mo", "more")
+    conv = await state(f)
+    assert (conv.state, conv.speaker, conv.attempt) == ("speaking", B, 0)
+    assert await press(f, B, "dn") == core.t("conflict.write_first")  # something new first
+    await text(f, B, "and tired")
+    await press(f, B, "dn")
+    await text(f, A, "tired too")
+    await press(f, B, "ok")
+    await press(f, B, "mo", "done")
     assert (await state(f)).state == "validating"
     assert await press(f, B, "sk") == core.t("conflict.not_your_turn")
     await text(f, A, "it makes sense")
     conv = await state(f)
     assert (conv.state, conv.speaker, conv.half) == ("speaking", A, 1)
-    await press(f, A, "dn")  # her kept message opened her turn
+    assert await press(f, A, "dn") == core.t("conflict.write_first")  # kept is not said
+    await press(f, A, "kp", "u")  # until she chooses to use it
+    await press(f, A, "dn")
     await text(f, B, "you want to go first")
     await press(f, A, "ok")
+    await press(f, A, "mo", "done")
     await press(f, B, "sk")
     conv = await state(f)
     assert (conv.state, conv.rounds_done) == ("round_menu", 1)
@@ -134,6 +151,7 @@ async def test_walks_every_transition_and_refuses_the_wrong_presser(core: Core) 
         await press(f, speaker, "dn")
         await text(f, listener, "heard")
         await press(f, speaker, "ok")
+        await press(f, speaker, "mo", "done")
         await press(f, listener, "sk")
     assert (await state(f)).rounds_done == 2
     await press(f, A, "rm", "heard")
@@ -141,24 +159,38 @@ async def test_walks_every_transition_and_refuses_the_wrong_presser(core: Core) 
     await press(f, B, "rm", "heard")
     assert (await state(f)).state == "requests"
 
-    ids = []
-    for uid in (A, B):
-        await text(f, uid, "would you be willing to")
-        await text(f, uid, "I will")
+    await text(f, A, "Would you be willing to cook on Mondays?")
+    await text(f, A, "I will shop on Saturdays")
+    await text(f, B, "Would you be willing to call me at lunch?")
+    await press(f, B, "nr", "offer")  # one tap: nothing to offer
     async with core.db.tx() as conn:
-        rows = await (await conn.execute("SELECT id, decider FROM agreements")).fetchall()
-        ids = [(r[0], r[1]) for r in rows]
-    assert len(ids) == 4
+        rows = await (await conn.execute("SELECT id, decider, status FROM agreements")).fetchall()
+    ids = [(r[0], r[1]) for r in rows if r[2] == "proposed"]
+    assert len(ids) == 3 and [r[2] for r in rows].count("none") == 1
     wrong = await f.press(actor(ids[0][1] ^ 3), "ag", 1, ids[0][0], "y")
     assert wrong.toast == core.t("conflict.not_your_turn")
-    for n, (aid, decider) in enumerate(ids):
-        await f.press(actor(decider), "ag", 1, aid, "y" if n else "n")
-    again = await f.press(actor(ids[0][1]), "ag", 1, ids[0][0], "y")
+    await f.press(actor(B), "ag", 1, ids[0][0], "y")  # willing: Ben puts it in his words
+    assert await press(f, A, "fi") == core.t("conflict.stale")  # not everything answered
+    await text(f, B, "I will cook on Mondays and Thursdays")
+    await f.press(actor(B), "ag", 1, ids[1][0], "y")  # Ann's offer, welcome
+    await f.press(actor(A), "ag", 1, ids[2][0], "n")  # not now...
+    await f.press(actor(A), "ag", 1, ids[2][0], "y")  # ...changed until the close
+    wording = await f.press(actor(B), "wd", 1, ids[2][0], "y")
+    assert wording.toast == core.t("conflict.not_your_turn")  # Ann's words, not Ben's
+    await f.press(actor(A), "wd", 1, ids[2][0], "y")
+    again = await f.press(actor(A), "ag", 1, ids[2][0], "y")
     assert again.toast == core.t("conflict.stale")
+    assert (await state(f)).state == "requests"  # closes only on Finish
+    await press(f, B, "fi")
     assert (await state(f)).state == "closed"
     async with core.db.tx() as conn:
         accepted = await f.accepted_agreements(conn, 1)
-    assert len(accepted) == 3 and all(a.follow_up_at for a in accepted)
+    assert [(a.doer, a.words) for a in accepted] == [
+        (B, "I will cook on Mondays and Thursdays"),
+        (A, "I will shop on Saturdays"),
+        (A, "I will call you at lunch"),
+    ]
+    assert all(a.follow_up_at for a in accepted)
 
 
 async def test_time_out_park_resume_and_end(core: Core) -> None:
@@ -176,8 +208,10 @@ async def test_time_out_park_resume_and_end(core: Core) -> None:
     assert (await state(f)).state == "rules"
     await press(f, A, "tt", "20")
     conv = await state(f)
-    assert (conv.state, conv.paused_state) == ("timeout", "rules")
+    assert (conv.state, conv.paused_state, conv.paused_by) == ("timeout", "rules", A)
     assert await press(f, B, "fs", "me") == core.t("conflict.stale")
+    assert await press(f, B, "rs") == core.t("conflict.not_your_break", name="Ann")
+    assert await press(f, B, "tt", "20") is None  # the same length from now: later, allowed
     await press(f, A, "rs")
     assert (await state(f)).state == "rules"
     await press(f, B, "fs", "me")
@@ -225,7 +259,11 @@ def test_nudges_normalise_phone_apostrophes_and_respect_word_boundaries() -> Non
     assert m.kinds("You’re always late") == ["absolutes"]
     assert m.kinds("YOU NEVER listen, you idiot") == ["absolutes", "insults"]
     assert m.kinds("Oh please. Whatever.") == ["contempt"]
-    assert m.kinds("I feel lazy today? no: I feel tired") == ["insults"]
+    assert m.kinds("I feel lazy today? no: I feel tired") == []  # not said of anyone
+    assert m.kinds("you're so lazy") == ["insults"]
+    assert m.kinds("Yes, but you started it") == ["defensiveness"]
+    assert m.kinds("whatever helps") == []
+    assert m.kinds("As usual we had dinner") == []
     assert m.kinds("I feel unheard about the dishes") == []
     assert m.kinds("a jerkin and dumbbells") == []
 
@@ -272,3 +310,118 @@ def test_quiet_hours_move_a_moment_to_the_morning() -> None:
     assert daytime.covers(day + timedelta(minutes=30)) and not daytime.covers(
         day - timedelta(hours=1)
     )
+
+
+def _conv(**changes: object) -> Conv:
+    base = Conv(
+        id=1, couple_id=1, initiator=A, partner=B, group_chat_id=None, topic="t",
+        state="speaking", paused_state=None, speaker=A, listener=B, round=1, half=0,
+        attempt=1, rounds_done=0, heard_by=None, version=5, resume_at=None,
+        idle_nudge_at=None, park_at=None,
+    )  # fmt: skip
+    return replace(base, **changes)  # type: ignore[arg-type]
+
+
+def test_the_machine_walks_a_round_without_a_database() -> None:
+    conv = _conv(state="rules", speaker=None, listener=None)
+    first = machine.first_speaker(conv, "you")
+    assert first == Move("speaking", {"speaker": B, "listener": A, "half": 0})
+    conv = machine.apply(conv, first)
+    assert machine.done_speaking(conv, said_something=False) == "conflict.write_first"
+    conv = machine.apply(conv, machine.done_speaking(conv, said_something=True))  # type: ignore[arg-type]
+    assert conv.state == "paraphrasing"
+    conv = machine.apply(conv, Move("confirming"))
+    conv = machine.apply(conv, machine.paraphrase_confirmed(conv))
+    assert conv.state == "more" and conv.turn_holder() == B  # "Is there more?" is the speaker's
+    more = machine.more_or_done(conv, "more")
+    assert more == Move("speaking", {"attempt": 0})
+    assert machine.more_or_done(conv, "bogus") is None
+    conv = machine.apply(conv, machine.more_or_done(conv, "done"))  # type: ignore[arg-type]
+    assert conv.state == "validating"
+    conv = machine.apply(conv, machine.pass_floor(conv))
+    assert (conv.state, conv.speaker, conv.listener, conv.half) == ("speaking", A, B, 1)
+    conv = machine.apply(conv, machine.pass_floor(conv))
+    assert (conv.state, conv.rounds_done) == ("round_menu", 1)
+    conv = machine.apply(conv, machine.another_round(conv))
+    assert (conv.state, conv.round, conv.speaker) == ("speaking", 2, B)
+
+
+def test_a_break_is_its_callers() -> None:
+    conv = _conv(state="confirming")
+    move = machine.take_break(conv, B, 1000)
+    assert move == Move(
+        "timeout", {"paused_state": "confirming", "paused_by": B, "resume_at": 1000}
+    )
+    conv = machine.apply(conv, move)  # type: ignore[arg-type]
+    assert machine.take_break(conv, A, 900) == "conflict.not_shorter"  # the other: later only
+    assert isinstance(machine.take_break(conv, A, 2000), Move)
+    assert isinstance(machine.take_break(conv, B, 900), Move)  # the caller may shorten it
+    v = conv.version
+    assert refusal(conv, A, "rs", v) == "conflict.not_your_break"
+    assert refusal(conv, B, "rs", v) is None
+    assert refusal(conv, A, "ak", v) is None  # the other may ask...
+    assert refusal(conv, B, "ak", v) == "conflict.not_your_turn"  # ...the caller needn't
+    assert machine.resume(conv) == Move("confirming", {"paused_state": None, "paused_by": None})
+    parked = _conv(state="parked", paused_state="speaking")
+    assert refusal(parked, A, "rs", 5) is None and refusal(parked, B, "rs", 5) is None
+
+
+def test_repairs_kept_words_and_replacing_are_refused_off_their_step() -> None:
+    conv = _conv()
+    for action in ("sl", "sr"):
+        assert refusal(conv, A, action, 5) is None and refusal(conv, B, action, 5) is None
+        assert refusal(_conv(state="round_menu"), A, action, 5) == "conflict.stale"
+    assert machine.try_again(conv, A) == "speak"
+    assert machine.try_again(conv, B) is None
+    assert machine.try_again(_conv(state="confirming"), B) == "paraphrase"
+    assert refusal(conv, B, "kp", 5) == "conflict.not_your_turn"
+    assert refusal(conv, A, "kp", 5) is None
+    assert refusal(_conv(state="more"), B, "mo", 5) == "conflict.not_your_turn"
+    assert refusal(_conv(state="appointment"), A, "rp", 5) == "conflict.stale"
+    unstarted = _conv(state="parked", paused_state="appointment")
+    assert refusal(unstarted, A, "rp", 5) is None and unstarted.replaceable
+    assert not _conv(state="parked", paused_state="speaking").replaceable
+
+
+def test_parking_a_conversation_that_never_started_sets_its_closing() -> None:
+    week = machine.NEVER_STARTED_CLOSES_AFTER
+    move = machine.park(_conv(state="appointment"), now=100_000, created_at=10)
+    assert move == Move("parked", {"paused_state": "appointment", "park_at": 10 + week})
+    assert machine.park(_conv(state="speaking"), now=100_000, created_at=10) == Move(
+        "parked", {"paused_state": "speaking"}
+    )
+
+
+def test_agreement_decisions_and_what_is_left() -> None:
+    def ag(kind: str, author: int, status: str = "proposed") -> Agreement:
+        decider = B if author == A else A
+        doer = decider if kind == "request" else author
+        return Agreement(1, 1, 1, kind, author, decider, doer, "x", status, None)
+
+    request = ag("request", A)
+    assert machine.decision(request, B, "y") == "willing"
+    assert machine.decision(request, B, "n") == "declined"
+    assert machine.decision(request, A, "y") is None  # only the one asked decides
+    assert machine.decision(ag("request", A, "declined"), B, "y") == "willing"  # changeable
+    assert machine.decision(ag("request", A, "accepted"), B, "n") is None
+    assert machine.decision(ag("offer", A), B, "y") == "accepted"
+    assert machine.next_to_write([]) == "request"
+    assert machine.next_to_write([ag("request", A, "none")]) == "offer"
+    done = [ag("request", A, "none"), ag("offer", A, "accepted")]
+    assert not machine.settled(done, (A, B))
+    both = [*done, ag("request", B, "declined"), ag("offer", B, "none")]
+    assert machine.settled(both, (A, B))
+    assert not machine.settled([*both[:-1], ag("offer", B, "willing")], (A, B))
+
+
+def test_requests_are_shaped_and_turned_into_the_doers_words() -> None:
+    assert looks_like_request("Would you be willing to wash up on Mondays?")
+    for vague in ("I will try", "nothing really", "be nicer", "no", "just listen"):
+        assert not looks_like_request(vague), vague
+    assert as_commitment("Would you be willing to wash up on Mondays?") == (
+        "I will wash up on Mondays"
+    )
+    assert as_commitment("Could you please call my mother on Sundays?") == (
+        "I will call your mother on Sundays"
+    )
+    assert as_commitment("Tell me when you're late") == "I will tell you when I'm late"

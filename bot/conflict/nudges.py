@@ -78,7 +78,7 @@ class NudgeMatcher:
 
 _NOT_A_REQUEST = re.compile(
     r"^(?:i will|i'll|i can|i could|i'd|i want|i wish|i need|i try|i'll try|i will try|"
-    r"nothing|no|nope|none|not really|idk|dunno|i don't know|maybe|whatever|just)(?: |$)"
+    r"nothing|no|nope|none|not really|idk|dunno|i don't know|maybe|whatever)(?: |$)"
 )
 _VAGUE = re.compile(r"(?<![\w'])(?:be nicer|be better|try harder|change|understand me)(?![\w'])")
 _ASKING = re.compile(

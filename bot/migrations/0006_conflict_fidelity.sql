@@ -1,6 +1,7 @@
 -- /conflict that keeps its promises (issue 13). SQLite cannot change a CHECK in place, so
--- the three conflict tables are rebuilt: the children are copied aside first (dropping a
--- parent with rows would cascade into them), then everything is put back.
+-- the three conflict tables are rebuilt (foreign keys are off during a migration, see
+-- Database._migrate). Conversations keep AUTOINCREMENT and their sequence (0005): their
+-- ids go into outbox keys and must never be reused.
 --   conversations: state 'more' ("Is there more?"), paused_by (whose time-out it is),
 --                  rules_shown (the full rules card was shown in this conversation)
 --   turns:         'held' (sounds harsh, waiting for Send as it is / Rewrite), 'returned'
@@ -10,11 +11,13 @@
 
 CREATE TEMP TABLE keep_turns AS SELECT * FROM conflict_turns;
 CREATE TEMP TABLE keep_agreements AS SELECT * FROM agreements;
+CREATE TEMP TABLE keep_sequence AS
+    SELECT seq FROM sqlite_sequence WHERE name = 'conflict_conversations';
 DROP TABLE conflict_turns;
 DROP TABLE agreements;
 
 CREATE TABLE conflict_conversations_new (
-    id            INTEGER PRIMARY KEY,
+    id            INTEGER PRIMARY KEY AUTOINCREMENT,
     couple_id     INTEGER NOT NULL REFERENCES couples(id) ON DELETE CASCADE,
     initiator     INTEGER NOT NULL,
     partner       INTEGER NOT NULL,
@@ -53,6 +56,10 @@ SELECT id, couple_id, initiator, partner, group_chat_id, topic, state, paused_st
 FROM conflict_conversations;
 DROP TABLE conflict_conversations;
 ALTER TABLE conflict_conversations_new RENAME TO conflict_conversations;
+INSERT INTO sqlite_sequence (name, seq) SELECT 'conflict_conversations', 0
+WHERE NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = 'conflict_conversations');
+UPDATE sqlite_sequence SET seq = MAX(seq, COALESCE((SELECT MAX(seq) FROM keep_sequence), 0))
+WHERE name = 'conflict_conversations';
 CREATE UNIQUE INDEX conflict_one_open ON conflict_conversations(couple_id)
     WHERE state NOT IN ('closed', 'ended');
 CREATE INDEX conflict_resume ON conflict_conversations(resume_at) WHERE resume_at IS NOT NULL;
@@ -100,3 +107,4 @@ FROM keep_agreements;
 CREATE INDEX agreements_follow_up ON agreements(follow_up_at) WHERE status = 'accepted';
 DROP TABLE keep_turns;
 DROP TABLE keep_agreements;
+DROP TABLE keep_sequence;
