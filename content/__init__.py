@@ -110,11 +110,13 @@ class Question(BaseModel):
 
 class NudgeSet(BaseModel):
     """`phrases` count anywhere; `alone` only as a whole sentence ("Whatever."), `labels`
-    only when said of the partner ("you're so lazy", "you idiot")."""
+    only when said of the partner ("you're so lazy", "you idiot"); `unless` are everyday
+    phrases that contain a marker ("do you always", "you never know") and never count."""
 
     phrases: list[str] = Field(default_factory=list)
     alone: list[str] = Field(default_factory=list)
     labels: list[str] = Field(default_factory=list)
+    unless: list[str] = Field(default_factory=list)  # everyday phrases that contain a marker
     suggestion: str = Field(max_length=300)
 
 

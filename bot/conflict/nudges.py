@@ -12,6 +12,7 @@ import re
 from content import Nudges
 
 _QUOTES = str.maketrans({"’": "'", "‘": "'", "ʼ": "'", "`": "'", "“": '"', "”": '"'})
+_SENTENCE = re.compile(r"[.!?\n…]+")
 _CLAUSE = re.compile(r"[.!?,;:\n\"()…]+|\s[-–—]\s")
 _WORDS = re.compile(r"[^\w']+")
 # How a label is said of the partner: "you idiot", "you're so lazy", "such a jerk".
@@ -35,6 +36,11 @@ def clauses(text: str) -> list[str]:
     return [w for w in (words(c) for c in _CLAUSE.split(normalise(text))) if w]
 
 
+def sentences(text: str) -> list[str]:
+    """Sentences as plain words: "Yes, but you…" is one, "Yes. But I…" are two."""
+    return [w for w in (words(c) for c in _SENTENCE.split(normalise(text))) if w]
+
+
 def _any(phrases: list[str]) -> str:
     return "|".join(re.escape(words(p)) for p in phrases) or r"(?!x)x"
 
@@ -48,8 +54,13 @@ class NudgeMatcher:
         self.nudges = nudges
         self._anywhere: dict[str, re.Pattern[str]] = {}
         self._alone: dict[str, set[str]] = {}
+        self._unless: dict[str, re.Pattern[str]] = {}
         for kind in self.KINDS:
             rules = getattr(nudges, kind)
+            # "Why do you always…" is still a reproach, though "do you always" is a question.
+            self._unless[kind] = re.compile(
+                rf"(?<![\w'])(?<!why )(?:{_any(rules.unless)})(?![\w'])"
+            )
             parts = [rf"(?:{_any(rules.phrases)})"]
             if rules.labels:
                 parts.append(rf"(?:{_ADDRESS} (?:{_any(rules.labels)}))")
@@ -57,12 +68,13 @@ class NudgeMatcher:
             self._alone[kind] = {words(p) for p in rules.alone}
 
     def kinds(self, text: str) -> list[str]:
-        flat = words(text)
+        said = sentences(text)
         parts = set(clauses(text))
         return [
             kind
             for kind in self.KINDS
-            if self._anywhere[kind].search(flat) or parts & self._alone[kind]
+            if parts & self._alone[kind]
+            or any(self._anywhere[kind].search(self._unless[kind].sub(" ", s)) for s in said)
         ]
 
     def suggestion(self, kind: str) -> str:
