@@ -39,12 +39,12 @@ async def test_a_conflict_turn_is_never_filed_as_a_checkin_note(
     # Two flows could take it: held, unseen by Bob, until Alice says which.
     assert "where does this message belong" in world.last_text(alice.id)
     assert not world.said(bob.id, "I feel tired about the dishes")
-    await world.press(alice, "My conversation with Bob (sent to them now)")
-    assert world.said(bob.id, "I feel tired about the dishes")  # relayed as a turn
+    await world.press(alice, "My words in the conversation with Bob")
     assert world.said(alice.id, "/checkin brings that question back")
     await world.send(alice, "and about the laundry")  # the note prompt is set aside now
+    await world.press(alice, "Done, over to Bob")  # her bit is passed on now, as turns
+    assert world.said(bob.id, "I feel tired about the dishes")
     assert world.said(bob.id, "and about the laundry")
-    await world.press(alice, "Done, over to Bob")
     await world.send(bob, "You feel tired")
     assert "Alice heard" not in world.last_text(alice.id)
     assert "Bob heard: “You feel tired”" in world.last_text(alice.id)
@@ -132,6 +132,7 @@ async def test_bot_removed_mid_group_conversation_moves_it_to_private(
     await world.press(alice, "Alice speaks first", chat_id=OURS)
     await world.remove_bot(OURS, bob)
     await world.send(alice, "I would like a quiet week")
+    await world.press(alice, "Done, over to Bob")
     assert world.said(bob.id, "I would like a quiet week")
 
 

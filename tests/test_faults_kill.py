@@ -69,13 +69,14 @@ async def test_killed_mid_conflict_relays_each_turn_once(
     await world.send(alice, "/conflict money")
     await world.press(bob, "Now is good")
     await world.press(alice, "Alice speaks first")
-    # killed while relaying Alice's turn to Bob's private chat
-    await kill_during(world, "sendMessage", world.send(alice, "I feel anxious about bills"))
+    await world.send(alice, "I feel anxious about bills")
+    # killed while relaying Alice's bit to Bob's private chat, on Done
+    done = world.press(alice, "Done, over to Bob")
+    await kill_during(world, "sendMessage", done, chat_id=bob.id)
     world.clock.advance(timedelta(seconds=STALE_CLAIM + 1))
     await world.tick()
     relayed = [t for t in world.texts(bob.id) if "I feel anxious about bills" in t]
     assert len(relayed) == 1
-    await world.press(alice, "Done, over to Bob")
     assert "what did you hear Alice say" in world.last_text(bob.id)
     await world.tick()
     assert len([t for t in world.texts(bob.id) if "I feel anxious about bills" in t]) == 1

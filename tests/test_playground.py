@@ -40,7 +40,8 @@ async def test_first_week_example_replays_with_the_key_moments(tmp_path: Path) -
     # the conversation runs to its close
     assert "[1] Now is good   [2] Later…" in transcript
     assert "You talked about “the dishes”: 1 round" in transcript
-    assert "• Alice will: I will tell you when a week gets heavy" in transcript
+    assert "• Alice: “I will tell you when a week gets heavy”" in transcript
+    assert "• Bob: “I will leave the pans to soak for you”" in transcript
     # buttons are numbered, HTML is gone
     assert "[1] Yes, pair us   [2] Not now" in transcript
     assert "<b>" not in transcript and "&lt;" not in transcript.replace("&lt;b&gt;", "")
