@@ -51,7 +51,10 @@ KEPT = frozenset(
     }
 )
 # Words in a kept row that the erased person wrote: wiped. (table -> (writer column, columns))
-WIPE = {"conflict_conversations": ("initiator", ("topic",))}
+WIPE = {
+    "conflict_conversations": ("initiator", ("topic",)),
+    "agreements": ("doer", ("words",)),  # the doer's own "I will …" for a partner's request
+}
 # Columns that hold a Telegram user id, across every feature's tables. Any column with a
 # foreign key to users(id) is added at run time.
 USER_COLUMNS = frozenset(
@@ -142,6 +145,18 @@ EXPORTS: tuple[tuple[str, str, dict[str, str]], ...] = (
             "kind": "kind",
             "text": "text:text",
             "at": "at:time",
+        },
+    ),
+    (
+        "agreements_in_my_words",
+        "SELECT conversation_id, kind, words, status, created_at FROM agreements "
+        "WHERE doer = ? AND words IS NOT NULL ORDER BY id",
+        {
+            "conversation": "conversation_id",
+            "kind": "kind",
+            "text": "words:text",
+            "status": "status",
+            "at": "created_at:time",
         },
     ),
     (

@@ -361,3 +361,22 @@ async def test_repair_in_the_group(world: World, alice: Person, bob: Person) -> 
     assert "Alice takes back their last message" in world.last_text(GROUP)
     await world.press(alice, "Done, over to Bob", chat_id=GROUP)
     assert "Write at least one message first" in toast(world)
+
+
+async def test_the_doers_own_words_are_theirs_to_export_and_erase(
+    world: World, alice: Person, bob: Person
+) -> None:
+    await pair_by_invite(world, alice, bob)
+    await to_requests(world, alice, bob)
+    await world.send(alice, "Would you be willing to wash up on Mondays?")
+    await world.press(bob, "I'm willing")
+    await world.send(bob, "I will wash up on Mondays after football")
+    await world.send(bob, "/export")
+    assert b"after football" in (world.api.last(bob.id).document or b"")
+    await world.send(alice, "/export")
+    assert b"after football" not in (world.api.last(alice.id).document or b"")
+    await world.send(bob, "/deletedata")
+    await world.press(bob, "Yes, erase everything")
+    async with world.app.bot_data["services"].core.db.tx() as conn:
+        cur = await conn.execute("SELECT words FROM agreements WHERE kind = 'request'")
+        assert [r[0] for r in await cur.fetchall()] == [None]
