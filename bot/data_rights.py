@@ -74,6 +74,7 @@ USER_COLUMNS = frozenset(
         "listener",
         "heard_by",
         "ended_by",
+        "paused_by",
         "author",
         "decider",
         "doer",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import html
 import logging
+from contextlib import suppress
 from typing import Any
 
 from telegram import (
@@ -75,25 +76,33 @@ def markup(msg: Msg) -> InlineKeyboardMarkup | None:
     return InlineKeyboardMarkup([[_button(b) for b in row] for row in msg.buttons])
 
 
-async def send(bot: Bot, msg: Msg) -> None:
-    """One core message as one Bot API call."""
+async def send(bot: Bot, msg: Msg) -> int | None:
+    """One core message as one Bot API call; returns the id of the message it made."""
     kwargs: dict[str, Any] = {"reply_markup": markup(msg)}
+    if msg.edit_message_id is not None and msg.extra.get("markup_only"):
+        # Only the keyboard changes (e.g. a spent step's buttons are taken away).
+        with suppress(BadRequest):  # already gone, or too old to edit: nothing to change
+            await bot.edit_message_reply_markup(
+                chat_id=msg.chat_id, message_id=msg.edit_message_id, **kwargs
+            )
+        return None
     if msg.edit_message_id is not None:
         try:
             await bot.edit_message_text(
                 msg.text, chat_id=msg.chat_id, message_id=msg.edit_message_id, **kwargs
             )
-            return
+            return msg.edit_message_id
         except BadRequest as exc:
             # "message is not modified" or too old to edit: send it fresh instead.
             if "not modified" in str(exc).lower():
-                return
+                return msg.edit_message_id
+    sent: Message
     if msg.photo is not None:
-        await bot.send_photo(
+        sent = await bot.send_photo(
             msg.chat_id, msg.photo, caption=msg.text or None, protect_content=msg.protect, **kwargs
         )
     elif msg.document is not None:
-        await bot.send_document(
+        sent = await bot.send_document(
             msg.chat_id,
             msg.document,
             filename=msg.filename,
@@ -102,7 +111,20 @@ async def send(bot: Bot, msg: Msg) -> None:
             **kwargs,
         )
     else:
-        await bot.send_message(msg.chat_id, msg.text, protect_content=msg.protect, **kwargs)
+        sent = await bot.send_message(msg.chat_id, msg.text, protect_content=msg.protect, **kwargs)
+    return sent.message_id
+
+
+async def shown(bot: Bot, services: Services, msg: Msg, message_id: int | None) -> None:
+    """After a step's screen is sent: the feature remembers it as the chat's live keyboard,
+    and the keyboard it replaces is taken away (one live keyboard per step)."""
+    live = msg.extra.get("live")
+    if live is None or message_id is None:
+        return
+    spent = await services.conflict.keyboard_shown(int(live), msg.chat_id, message_id)
+    if spent is not None:
+        with suppress(BadRequest):  # already gone, or too old to edit
+            await bot.edit_message_reply_markup(chat_id=msg.chat_id, message_id=spent)
 
 
 async def deliver(update: Update, context: ContextTypes.DEFAULT_TYPE, out: Outcome) -> None:
@@ -111,7 +133,7 @@ async def deliver(update: Update, context: ContextTypes.DEFAULT_TYPE, out: Outco
     if query is not None:
         await query.answer(plain(out.toast) if out.toast else None, show_alert=out.alert)
     for msg in out.reply:
-        await send(context.bot, msg)
+        await shown(context.bot, svc(context), msg, await send(context.bot, msg))
     if out.queued:
         await flush(context.bot, svc(context), out.queued)
 
@@ -182,8 +204,7 @@ async def _send_chat(
 async def _send_owed(bot: Bot, services: Services, owed: Owed) -> str:
     """Send one owed message: 'sent', 'forbidden' (blocked), 'failed' (given up) or 'retry'."""
     try:
-        await send(bot, owed.msg)
-        return "sent"
+        message_id = await send(bot, owed.msg)
     except Forbidden:
         log.info(
             "outbox %s: chat %s blocked the bot; marked unreachable", owed.id, owed.msg.chat_id
@@ -198,6 +219,11 @@ async def _send_owed(bot: Bot, services: Services, owed: Owed) -> str:
         log.warning("outbox %s: will retry after %s", owed.id, type(exc).__name__)
         await services.outbox.refused(owed, "retry")
         return "retry"
+    try:
+        await shown(bot, services, owed.msg, message_id)
+    except Exception:  # bookkeeping of keyboards never makes a sent message unsent
+        log.exception("outbox %s: sent, but its keyboard was not recorded", owed.id)
+    return "sent"
 
 
 class BotInspector(ChatInspector):

@@ -187,7 +187,8 @@ async def test_full_conversation_in_group_with_out_of_turn_and_nudge(
     assert "Bob, you have the floor" in world.last_text(GROUP)
     assert "I help on weekdays" in world.last_text(bob.id)  # offered to him alone
     await world.press(bob, "Use it")
-    assert "Bob is starting with something written while listening" in world.texts(GROUP)[-2]
+    assert "Bob is starting with something written while listening" in world.texts(GROUP)[-3]
+    assert "<b>Bob:</b> But I help on weekdays!" in world.texts(GROUP)[-2]
     await world.press(bob, "Done, over to Alice", chat_id=GROUP)  # the kept message counts
     await world.send(alice, "You feel unhelped on weekdays", chat_id=GROUP)
     await world.press(bob, "Yes, that's it", chat_id=GROUP)
@@ -288,10 +289,12 @@ async def test_end_by_either_partner_with_confirm(world: World, alice: Person, b
     await world.press(bob, "No, keep going")
     assert "keep going" in world.last_text(bob.id)
     await world.press(bob, "Now is good")
+    sent, first = world.find_button(alice.id, "Alice speaks first")
     await world.press(bob, "End conversation")
     await world.press(bob, "Yes, end it")
     assert "Bob ended the conversation about “holidays”" in world.last_text(alice.id)
-    await world.press(alice, "Alice speaks first")
+    assert sent.buttons == []  # an ended conversation leaves no live keyboard behind
+    await world.press_data(alice, first["callback_data"], message_id=sent.message_id)
     assert toast(world) == "That button is from an earlier step. Nothing changed."
     # a new one can start, and the initiator can end it too
     await world.send(bob, "/conflict holidays again")

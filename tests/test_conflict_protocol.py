@@ -275,6 +275,53 @@ async def test_rules_once_per_couple_one_live_keyboard_and_exact_resume(
     assert len(acks) == 1  # one "Done" for the bit, not one per message
 
 
+def live_keyboards(world: World, chat: int) -> list[str]:
+    """Texts of the messages in `chat` that still carry conversation buttons."""
+    return [
+        s.text
+        for s in world.api.chats[chat]
+        if any(b.get("callback_data", "").startswith("cf:") for row in s.buttons for b in row)
+    ]
+
+
+async def test_one_live_keyboard_per_chat_at_every_step(
+    world: World, alice: Person, bob: Person
+) -> None:
+    await pair_by_invite(world, alice, bob)
+    await to_the_floor(world, alice, bob)
+    steps = [
+        ("send", alice, "I feel worried about money"),
+        ("send", alice, "and I need a plan"),
+        ("press", alice, "Done, over to Bob"),
+        ("send", bob, "You feel worried"),
+        ("press", alice, "Not quite"),
+        ("send", alice, "and I need a plan together"),
+        ("send", bob, "You feel worried and need a plan with me"),
+        ("press", alice, "Yes, that's it"),
+        ("press", alice, "That's it"),
+        ("send", bob, "It makes sense that you feel worried"),
+    ]
+    for kind, who, what in steps:
+        if kind == "send":
+            await world.send(who, what)
+        else:
+            await world.press(who, what)
+        for chat in (alice.id, bob.id):
+            assert len(live_keyboards(world, chat)) == 1, (what, live_keyboards(world, chat))
+    assert "Bob, you have the floor" in live_keyboards(world, bob.id)[0]
+
+
+async def test_one_live_keyboard_in_the_group(world: World, alice: Person, bob: Person) -> None:
+    await pair_in_group(world, alice, bob)
+    await to_the_floor(world, alice, bob, GROUP)
+    await world.send(alice, "I feel worried about money", chat_id=GROUP)
+    await world.press(alice, "Done, over to Bob", chat_id=GROUP)
+    await world.send(bob, "You feel worried", chat_id=GROUP)
+    await world.press(alice, "Yes, that's it", chat_id=GROUP)
+    assert len(live_keyboards(world, GROUP)) == 1
+    assert "is there more" in live_keyboards(world, GROUP)[0]
+
+
 async def test_resume_in_requests_shows_only_what_is_pending(
     world: World, alice: Person, bob: Person
 ) -> None:

@@ -25,7 +25,7 @@ from bot.conflict.store import Store
 from bot.conflict.views import Views
 from bot.core import Actor, Core, Safe
 from bot.feature import Feature
-from bot.messages import Msg, Outcome, rows
+from bot.messages import Button, Msg, Outcome, rows
 
 # (conn, couple_id, doer_id, text, follow_up_at) -> promise id; see Promises.from_agreement.
 AgreementSink = Callable[[aiosqlite.Connection, int, int, str, int], Awaitable[int]]
@@ -67,6 +67,26 @@ class Conflict(Feature):
     ) -> list[Agreement]:
         """What partners agreed to in a conversation, for the promises feature to follow up."""
         return await self.store.agreements(conn, conversation_id, "AND status = 'accepted'")
+
+    async def keyboard_shown(
+        self, conversation_id: int, chat_id: int, message_id: int
+    ) -> int | None:
+        """The edge sent a step's screen: remember it; return the keyboard it replaces."""
+        async with self.core.db.tx() as conn:
+            conv = await self.store.load(conn, conversation_id)
+            if conv is None or chat_id not in conv.chats:
+                return None
+            return await self.store.keyboard_shown(conn, conv, chat_id, message_id)
+
+    async def _clear_keyboards(
+        self, conn: aiosqlite.Connection, conv: Conv, key: str | None = None
+    ) -> list[int]:
+        """A closed conversation leaves no live buttons behind."""
+        spent = [
+            Msg(chat, "", edit_message_id=mid, extra={"markup_only": True})
+            for chat, mid in await self.store.live_keyboards(conn, conv)
+        ]
+        return await self.core.queue_all(conn, spent, key)
 
     async def wants_text(self, conn: aiosqlite.Connection, actor: Actor) -> bool:
         """Whether a private conversation would take what this user types now as its own
@@ -297,9 +317,10 @@ class Conflict(Feature):
             if not first:
                 return out  # one live "Done" per bit: no new keyboard for every message
             key = "conflict.speak_ack_group" if conv.in_group else "conflict.speak_ack"
-            done = self.views.b(conv, "conflict.b_done", "dn", name=names[conv.listener])
             ack = t(key, listener=names[conv.listener])
-            return out.say(Msg(actor.chat_id, ack, rows([done])))
+            return out.say(
+                self.views.live(conv, Msg(actor.chat_id, ack, self._done_row(conv, names)))
+            )
         if s == "paraphrasing":
             await self.store.add_turn(conn, conv, uid, "paraphrase", text)
             conv = await self._move(conn, conv, Move("confirming"))
@@ -317,6 +338,11 @@ class Conflict(Feature):
         if s == "requests":
             return await self._request_text(conn, conv, actor, text, names, out)
         return out
+
+    def _done_row(self, conv: Conv, names: dict[int | None, str]) -> tuple[tuple[Button, ...], ...]:
+        """The speaking step's keyboard: Done, the repair moves, time-out and end."""
+        done = self.views.b(conv, "conflict.b_done", "dn", name=names[conv.listener])
+        return rows([done], self.views.repair(conv), self.views.tail(conv))
 
     async def _relay(
         self, conn: aiosqlite.Connection, conv: Conv, actor: Actor, texts: list[str], out: Outcome
@@ -397,7 +423,8 @@ class Conflict(Feature):
         if conv.in_group:
             return None
         names = await self.views.names(conn, conv)
-        return await self.views.screen(conn, conv, names, uid)
+        screen = await self.views.screen(conn, conv, names, uid)
+        return self.views.live(conv, screen) if screen else None
 
     async def _commit(
         self,
@@ -554,7 +581,7 @@ class Conflict(Feature):
         chat = actor.chat_id if not conv.in_group else conv.group_chat_id
         assert chat is not None
         screen = await v.screen(conn, conv, names, chat)
-        return out.say(screen) if screen else out
+        return out.say(v.live(conv, screen)) if screen else out
 
     async def _done(
         self, conn: aiosqlite.Connection, conv: Conv, actor: Actor, out: Outcome
@@ -594,9 +621,10 @@ class Conflict(Feature):
                     for x in texts
                 ]
                 await self._emit(conn, msgs, out, None)
-            done = self.views.b(conv, "conflict.b_done", "dn", name=partner)
             ack = t("conflict.speak_ack", listener=partner)
-            await self._private(conn, Msg(actor.user_id, ack, rows([done])), out, actor, None)
+            where = conv.chats[0] if conv.in_group else actor.user_id
+            msg = self.views.live(conv, Msg(where, ack, self._done_row(conv, names)))
+            await self._emit(conn, [msg], out, actor.chat_id)
             out.clear_markup = True
             return out
         if arg == "e":
@@ -719,7 +747,7 @@ class Conflict(Feature):
                 buttons = rows([back, other_time])
             else:
                 buttons = rows([ask, other_time])
-            msgs.append(Msg(chat, text, buttons))
+            msgs.append(self.views.live(conv, Msg(chat, text, buttons)))
         await self._emit(conn, msgs, out, actor.chat_id)
         if not moved:  # one short self-soothing idea, for the one who needed the break
             soothe = Msg(caller, t("conflict.soothe"))
@@ -895,6 +923,7 @@ class Conflict(Feature):
             out.toast = self.core.t("conflict.stale")
             return out
         conv = await self._move(conn, conv, Move("closed", {"closed_at": self.core.now()}))
+        out.queued += await self._clear_keyboards(conn, conv)
         summary = await self.views.summary(conn, conv, everything)
         return await self._emit(conn, self.views.everyone(conv, summary), out, actor.chat_id)
 
@@ -908,6 +937,7 @@ class Conflict(Feature):
         ]
         move = Move("ended", {"closed_at": self.core.now(), "ended_by": actor.user_id})
         conv = await self._move(conn, conv, move)
+        out.queued += await self._clear_keyboards(conn, conv)
         text = self.core.t(
             "conflict.ended",
             name=actor.first_name,
@@ -927,6 +957,7 @@ class Conflict(Feature):
             return out
         move = Move("ended", {"closed_at": self.core.now(), "ended_by": actor.user_id})
         old = await self._move(conn, conv, move)
+        out.queued += await self._clear_keyboards(conn, old)
         text = self.core.t("conflict.replaced", topic=old.topic)
         await self._emit(conn, self.views.everyone(old, text), out, actor.chat_id)
         couple = await self.core.couple_by_id(conn, conv.couple_id)
@@ -975,6 +1006,7 @@ class Conflict(Feature):
                     continue
                 key = f"conflict:{cid}:expired"
                 conv = await self._move(conn, conv, Move("ended", {"closed_at": now}))
+                queued += await self._clear_keyboards(conn, conv, f"{key}:keyboards")
                 text = self.core.t("conflict.expired", topic=conv.topic)
                 queued += await self.core.queue_all(conn, self.views.everyone(conv, text), key)
         for cid in await self.store.due("idle_nudge_at", m.FLOOR):

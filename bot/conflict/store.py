@@ -180,6 +180,41 @@ class Store:
             f"UPDATE conflict_conversations SET {sets} WHERE id = ?", (*fields.values(), conv.id)
         )
 
+    async def keyboard_shown(
+        self, conn: aiosqlite.Connection, conv: Conv, chat_id: int, message_id: int
+    ) -> int | None:
+        """Remember the chat's live keyboard; return the one it replaces (to take away)."""
+        column = "live_partner" if chat_id == conv.partner and not conv.in_group else None
+        column = column or "live_initiator"
+        row = await fetch_one(
+            conn, f"SELECT {column} AS live FROM conflict_conversations WHERE id = ?", (conv.id,)
+        )
+        await conn.execute(
+            f"UPDATE conflict_conversations SET {column} = ? WHERE id = ?", (message_id, conv.id)
+        )
+        old = row["live"] if row else None
+        return old if old is not None and old != message_id else None
+
+    async def live_keyboards(self, conn: aiosqlite.Connection, conv: Conv) -> list[tuple[int, int]]:
+        """(chat, message id) of every live keyboard the conversation still shows."""
+        row = await fetch_one(
+            conn,
+            "SELECT live_initiator, live_partner FROM conflict_conversations WHERE id = ?",
+            (conv.id,),
+        )
+        if row is None:
+            return []
+        chats = conv.chats
+        found = [(chats[0], row["live_initiator"])]
+        if not conv.in_group:
+            found.append((chats[1], row["live_partner"]))
+        await conn.execute(
+            "UPDATE conflict_conversations SET live_initiator = NULL, live_partner = NULL "
+            "WHERE id = ?",
+            (conv.id,),
+        )
+        return [(chat, mid) for chat, mid in found if mid is not None]
+
     async def touch(self, conn: aiosqlite.Connection, conv: Conv) -> None:
         """Activity within a step: push the idle nudge and parking back (out of quiet hours)."""
         now = self.core.now()

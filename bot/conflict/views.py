@@ -6,6 +6,8 @@ changes here. Every step's buttons carry the conversation's version.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import aiosqlite
 
 from bot.callbacks import cb
@@ -65,11 +67,16 @@ class Views:
     def rules_card(self, chat: int) -> Msg:
         return Msg(chat, self.core.t("conflict.rules"))
 
+    @staticmethod
+    def live(conv: Conv, msg: Msg) -> Msg:
+        """Mark a step's screen: once sent, its keyboard replaces the chat's previous one."""
+        return replace(msg, extra={**msg.extra, "live": conv.id}) if msg.buttons else msg
+
     async def screens(self, conn: aiosqlite.Connection, conv: Conv) -> list[Msg]:
         names = await self.names(conn, conv)
         full_rules = conv.state == "rules" and not await self.store.couple_saw_rules(conn, conv)
         found = [await self.screen(conn, conv, names, chat, full_rules) for chat in conv.chats]
-        return [m for m in found if m is not None]
+        return [self.live(conv, m) for m in found if m is not None]
 
     async def screen(
         self,

@@ -3,7 +3,9 @@
 -- Database._migrate). Conversations keep AUTOINCREMENT and their sequence (0005): their
 -- ids go into outbox keys and must never be reused.
 --   conversations: state 'more' ("Is there more?"), paused_by (whose time-out it is),
---                  rules_shown (the full rules card was shown in this conversation)
+--                  rules_shown (the full rules card was shown in this conversation),
+--                  live_initiator/live_partner (the message holding the step's live
+--                  keyboard in each chat; in a group, live_initiator is the group's)
 --   turns:         'held' (sounds harsh, waiting for Send as it is / Rewrite), 'returned'
 --                  (a non-request turned back once), 'withdrawn' ("let me try again")
 --   agreements:    'willing' (the doer is putting it in their own words), 'none' ("I have
@@ -41,6 +43,8 @@ CREATE TABLE conflict_conversations_new (
     idle_nudge_at INTEGER,                        -- one nudge to whoever holds the turn
     park_at       INTEGER,                        -- active: 24 h idle; parked, never started: closes
     rules_shown   INTEGER NOT NULL DEFAULT 0,     -- the full rules card was shown here
+    live_initiator INTEGER,                       -- message id of the live keyboard there
+    live_partner  INTEGER,
     created_at    INTEGER NOT NULL,
     updated_at    INTEGER NOT NULL,
     closed_at     INTEGER,
