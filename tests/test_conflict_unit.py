@@ -425,3 +425,43 @@ def test_requests_are_shaped_and_turned_into_the_doers_words() -> None:
         "I will call your mother on Sundays"
     )
     assert as_commitment("Tell me when you're late") == "I will tell you when I'm late"
+
+
+def test_migration_keeps_every_conversation_turn_and_agreement() -> None:
+    import sqlite3
+
+    from bot.db import migrations
+
+    conn = sqlite3.connect(":memory:")
+    conn.execute("PRAGMA foreign_keys=OFF")
+    steps = migrations()
+    for version, _, sql in steps:
+        if version < 6:
+            conn.executescript(sql)
+    conn.executescript(
+        """
+        INSERT INTO users (id, first_name, private_chat, created_at) VALUES (1, 'A', 1, 0),
+            (2, 'B', 1, 0);
+        INSERT INTO couples (id, user_a, user_b, stage, created_at) VALUES (1, 1, 2, 'active', 0);
+        INSERT INTO conflict_conversations (id, couple_id, initiator, partner, topic, state,
+            paused_state, version, created_at, updated_at)
+            VALUES (7, 1, 1, 2, x'00', 'parked', 'appointment', 3, 1000, 1000);
+        INSERT INTO conflict_turns (conversation_id, user_id, round, kind, text, at)
+            VALUES (7, 1, 1, 'kept', x'01', 5);
+        INSERT INTO agreements (conversation_id, couple_id, kind, author, decider, doer, text,
+            status, created_at) VALUES (7, 1, 'offer', 1, 2, 1, x'02', 'accepted', 6);
+        UPDATE sqlite_sequence SET seq = 41 WHERE name = 'conflict_conversations';
+        """
+    )
+    conn.executescript(steps[5][2])
+    assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
+    row = conn.execute(
+        "SELECT state, paused_state, version, park_at, paused_by FROM conflict_conversations"
+    ).fetchone()
+    assert row == ("parked", "appointment", 3, 1000 + 7 * 24 * 3600, None)
+    assert conn.execute("SELECT kind, text FROM conflict_turns").fetchall() == [("kept", b"\x01")]
+    assert conn.execute("SELECT status, words FROM agreements").fetchall() == [
+        ("accepted", b"\x02")
+    ]
+    seq = "SELECT seq FROM sqlite_sequence WHERE name = 'conflict_conversations'"
+    assert conn.execute(seq).fetchone() == (41,)  # ids in outbox keys are never reused

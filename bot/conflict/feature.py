@@ -180,13 +180,9 @@ class Conflict(Feature):
                 return out.say(Msg(actor.chat_id, text, rows(buttons, extra)))
             topic = " ".join(topic.split())[: m.TOPIC_MAX]
             partner = couple.partner_of(actor.user_id)
-            if topic and not group and self.nudges.kinds(topic):
-                # The topic gets the same check as every turn: held before the partner sees it.
-                conv = await self.store.create(conn, couple.id, actor.user_id, partner, group, "")
-                return await self._hold(conn, conv, actor, topic, out)
-            conv = await self.store.create(conn, couple.id, actor.user_id, partner, group, topic)
-            if topic and group:
-                await self._group_nudge(conn, conv, actor, topic, out)
+            conv = await self.store.create(conn, couple.id, actor.user_id, partner, group)
+            if topic:  # named at once: the same way in as a typed topic, with the same checks
+                return await self._on_text(conn, conv, actor, topic, out)
             return await self._show(conn, conv, out, actor)
 
     # -- text ------------------------------------------------------------------------
@@ -222,6 +218,9 @@ class Conflict(Feature):
     async def _on_text(
         self, conn: aiosqlite.Connection, conv: Conv, actor: Actor, text: str, out: Outcome
     ) -> Outcome:
+        """Every free text a conversation receives enters here (a topic named with
+        /conflict too): kept if out of turn, held if it sounds harsh, else accepted. A
+        screen that must see all of it (e.g. safety) belongs at the top of this method."""
         text = text.strip()[: m.TEXT_MAX]
         uid, s, t = actor.user_id, conv.state, self.core.t
         if not text:
@@ -236,6 +235,8 @@ class Conflict(Feature):
         if s in m.FLOOR and uid != conv.turn_holder():
             # Out of turn: kept for its writer alone, offered back when the floor is theirs.
             await self.store.add_turn(conn, conv, uid, "kept", text)
+            if conv.in_group:  # visible there all the same: a private word to the writer
+                await self._group_nudge(conn, conv, actor, text, out)
             key = "conflict.out_of_turn" if s == "speaking" else "conflict.out_of_turn_wait"
             return out.say(Msg(actor.chat_id, t(key, holder=names[conv.turn_holder()])))
         if self._wants_turn(conv, uid):
@@ -964,7 +965,7 @@ class Conflict(Feature):
         assert couple is not None
         group = actor.chat_id if not actor.private else None
         new = await self.store.create(
-            conn, couple.id, actor.user_id, couple.partner_of(actor.user_id), group, ""
+            conn, couple.id, actor.user_id, couple.partner_of(actor.user_id), group
         )
         return await self._show(conn, new, out, actor)
 

@@ -109,8 +109,8 @@ class Store:
         initiator: int,
         partner: int,
         group: int | None,
-        topic: str,
     ) -> Conv:
+        """A new conversation, waiting for its topic (`Conflict._on_text` takes it)."""
         now = self.core.now()
         cur = await conn.execute(
             "INSERT INTO conflict_conversations (couple_id, initiator, partner, group_chat_id, "
@@ -120,8 +120,8 @@ class Store:
                 initiator,
                 partner,
                 group,
-                self.core.cipher.encrypt(topic) if topic else None,
-                "appointment" if topic else "topic",
+                None,
+                "topic",
                 now,
                 now,
                 deadlines("topic", now)["park_at"],

@@ -109,6 +109,9 @@ SELECT id, conversation_id, couple_id, kind, author, decider, doer, text,
     CASE WHEN kind = 'offer' THEN text END, status, follow_up_at, created_at, decided_at
 FROM keep_agreements;
 CREATE INDEX agreements_follow_up ON agreements(follow_up_at) WHERE status = 'accepted';
+-- An invitation already parked before it ever started closes a week after it was opened.
+UPDATE conflict_conversations SET park_at = created_at + 7 * 24 * 3600
+WHERE state = 'parked' AND paused_state IN ('topic', 'appointment', 'scheduled');
 DROP TABLE keep_turns;
 DROP TABLE keep_agreements;
 DROP TABLE keep_sequence;
