@@ -504,8 +504,7 @@ class Conflict(Feature):
         t, _uid, v = self.core.t, actor.user_id, self.views
         if action == "ap":
             if arg == "now":
-                conv = await self._move(conn, conv, Move("rules"))
-                return await self._show(conn, conv, out, actor)
+                return await self._go(conn, conv, Move("rules"), out, actor)
             if arg == "later":
                 quiet = await self.store.quiet(conn, conv)
                 codes = m.offered(m.LATER_CHOICES, self.core.clock.now(), quiet)
@@ -515,32 +514,19 @@ class Conflict(Feature):
                 )
             return await self._schedule(conn, conv, actor, arg, out)
         if action == "fs":
-            move = m.first_speaker(conv, arg)
-            if move is None:
-                out.toast = t("conflict.stale")
-                return out
-            conv = await self._move(conn, conv, move)
-            return await self._entered(conn, conv, out, actor)
+            return await self._go(conn, conv, m.first_speaker(conv, arg), out, actor)
         if action == "dn":
             return await self._done(conn, conv, actor, out)
         if action == "kp":
             return await self._kept_choice(conn, conv, actor, arg, out)
         if action == "ok":
-            conv = await self._move(conn, conv, m.paraphrase_confirmed(conv))
-            return await self._show(conn, conv, out, actor)
+            return await self._go(conn, conv, m.paraphrase_confirmed(conv), out, actor)
         if action == "nq":
-            conv = await self._move(conn, conv, Move("correcting"))
-            return await self._show(conn, conv, out, actor)
+            return await self._go(conn, conv, Move("correcting"), out, actor)
         if action == "mo":
-            move = m.more_or_done(conv, arg)
-            if move is None:
-                out.toast = t("conflict.stale")
-                return out
-            conv = await self._move(conn, conv, move)
-            return await self._show(conn, conv, out, actor)
+            return await self._go(conn, conv, m.more_or_done(conv, arg), out, actor)
         if action == "sk":
-            conv = await self._move(conn, conv, m.pass_floor(conv))
-            return await self._entered(conn, conv, out, actor)
+            return await self._go(conn, conv, m.pass_floor(conv), out, actor)
         if action == "rm":
             return await self._round_menu(conn, conv, actor, arg, out)
         if action == "nr":
@@ -583,6 +569,22 @@ class Conflict(Feature):
         assert chat is not None
         screen = await v.screen(conn, conv, names, chat)
         return out.say(v.live(conv, screen)) if screen else out
+
+    async def _go(
+        self,
+        conn: aiosqlite.Connection,
+        conv: Conv,
+        move: Move | None,
+        out: Outcome,
+        actor: Actor,
+    ) -> Outcome:
+        """Make a pressed transition and show where it leads; None: an argument the step
+        does not know (a forged press), refused as stale."""
+        if move is None:
+            out.toast = self.core.t("conflict.stale")
+            return out
+        conv = await self._move(conn, conv, move)
+        return await self._entered(conn, conv, out, actor)
 
     async def _done(
         self, conn: aiosqlite.Connection, conv: Conv, actor: Actor, out: Outcome

@@ -43,26 +43,9 @@ CONV_COLUMNS = (
     "paused_by",
     "rules_shown",
 )
-_MOVABLE = frozenset(
-    {
-        "topic",
-        "paused_state",
-        "paused_by",
-        "speaker",
-        "listener",
-        "round",
-        "half",
-        "attempt",
-        "rounds_done",
-        "heard_by",
-        "resume_at",
-        "idle_nudge_at",
-        "park_at",
-        "rules_shown",
-        "closed_at",
-        "ended_by",
-    }
-)
+# What a transition may change: everything but identity, place, state and version.
+_FIXED = {"id", "couple_id", "initiator", "partner", "group_chat_id", "state", "version"}
+_MOVABLE = frozenset(CONV_COLUMNS) - _FIXED | {"closed_at", "ended_by"}
 _FLOOR_SQL = ", ".join(f"'{s}'" for s in FLOOR)
 
 
