@@ -506,12 +506,7 @@ class Conflict(Feature):
             if arg == "now":
                 return await self._go(conn, conv, Move("rules"), out, actor)
             if arg == "later":
-                quiet = await self.store.quiet(conn, conv)
-                codes = m.offered(m.LATER_CHOICES, self.core.clock.now(), quiet)
-                buttons = [v.b(conv, m.CHOICE_LABELS[c], "ap", c) for c in codes]
-                return out.say(
-                    Msg(actor.chat_id, t("conflict.later_pick"), rows(buttons[:2], buttons[2:]))
-                )
+                return await self._pick(conn, conv, actor, "ap", "conflict.later_pick", out)
             return await self._schedule(conn, conv, actor, arg, out)
         if action == "fs":
             return await self._go(conn, conv, m.first_speaker(conv, arg), out, actor)
@@ -540,12 +535,7 @@ class Conflict(Feature):
         if action == "hd":
             return await self._held_choice(conn, conv, actor, arg, out)
         if action == "to":
-            quiet = await self.store.quiet(conn, conv)
-            codes = m.offered(m.BREAK_CHOICES, self.core.clock.now(), quiet)
-            buttons = [v.b(conv, m.CHOICE_LABELS[c], "tt", c) for c in codes]
-            return out.say(
-                Msg(actor.chat_id, t("conflict.timeout_pick"), rows(buttons[:2], buttons[2:]))
-            )
+            return await self._pick(conn, conv, actor, "tt", "conflict.timeout_pick", out)
         if action == "tt":
             return await self._break(conn, conv, actor, arg, out)
         if action == "ak":
@@ -569,6 +559,22 @@ class Conflict(Feature):
         assert chat is not None
         screen = await v.screen(conn, conv, names, chat)
         return out.say(v.live(conv, screen)) if screen else out
+
+    async def _pick(
+        self,
+        conn: aiosqlite.Connection,
+        conv: Conv,
+        actor: Actor,
+        action: str,
+        question: str,
+        out: Outcome,
+    ) -> Outcome:
+        """When to talk ('ap') or to come back ('tt'): the times outside quiet hours."""
+        choices = m.LATER_CHOICES if action == "ap" else m.BREAK_CHOICES
+        codes = m.offered(choices, self.core.clock.now(), await self.store.quiet(conn, conv))
+        buttons = [self.views.b(conv, m.CHOICE_LABELS[c], action, c) for c in codes]
+        text = self.core.t(question)
+        return out.say(Msg(actor.chat_id, text, rows(buttons[:2], buttons[2:])))
 
     async def _go(
         self,
