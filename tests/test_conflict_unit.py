@@ -435,8 +435,9 @@ def test_migration_keeps_every_conversation_turn_and_agreement() -> None:
     conn = sqlite3.connect(":memory:")
     conn.execute("PRAGMA foreign_keys=OFF")
     steps = migrations()
+    ours = next(v for v, name, _ in steps if name.endswith("conflict_fidelity.sql"))
     for version, _, sql in steps:
-        if version < 6:
+        if version < ours:
             conn.executescript(sql)
     conn.executescript(
         """
@@ -453,7 +454,7 @@ def test_migration_keeps_every_conversation_turn_and_agreement() -> None:
         UPDATE sqlite_sequence SET seq = 41 WHERE name = 'conflict_conversations';
         """
     )
-    conn.executescript(steps[5][2])
+    conn.executescript(steps[ours - 1][2])
     assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
     row = conn.execute(
         "SELECT state, paused_state, version, park_at, paused_by FROM conflict_conversations"

@@ -296,6 +296,7 @@ async def test_long_text_is_refused_kindly_never_cut(
     assert "one turn can hold 3000" in world.last_text(alice.id)
     assert not world.said(bob.id, "worn out")
     await world.send(alice, "I feel worn out.")
+    await world.press(alice, "Done, over to Bob")  # a bit is passed on whole, on Done
     assert world.said(bob.id, "I feel worn out.")
 
 

@@ -14,6 +14,7 @@ Rewrite), and a speaker's bit is passed on when they press Done.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 
 import aiosqlite
 
@@ -26,6 +27,7 @@ from bot.conflict.views import Views
 from bot.core import Actor, Core, Safe
 from bot.feature import Feature
 from bot.messages import Button, Msg, Outcome, rows
+from bot.safety import Safety
 
 # (conn, couple_id, doer_id, text, follow_up_at) -> promise id; see Promises.from_agreement.
 AgreementSink = Callable[[aiosqlite.Connection, int, int, str, int], Awaitable[int]]
@@ -40,8 +42,15 @@ TEXT_KIND = {
 
 
 class Conflict(Feature):
-    def __init__(self, core: Core, on_agreement: AgreementSink | None = None) -> None:
+    def __init__(
+        self,
+        core: Core,
+        on_agreement: AgreementSink | None = None,
+        safety: Safety | None = None,
+    ) -> None:
         super().__init__(core)
+        # Topics, turns, requests and offers are screened before they are accepted.
+        self.safety = safety or Safety(core)
         self.store = Store(core)
         self.views = Views(core, self.store)
         self.nudges = NudgeMatcher(core.content.nudges)
@@ -109,9 +118,10 @@ class Conflict(Feature):
         actor_chat: int | None,
         key: str | None = None,
     ) -> Outcome:
-        """Messages for the acting chat are replies; the rest is owed through the outbox."""
+        """Messages for the acting chat are replies; the rest is owed through the outbox.
+        All are protected: a conversation's messages carry the partners' words."""
         owed: list[Msg] = []
-        for msg in msgs:
+        for msg in (replace(each, protect=True) for each in msgs):
             if key is None and msg.chat_id == actor_chat:
                 out.reply.append(msg)
             else:
@@ -123,6 +133,7 @@ class Conflict(Feature):
         self, conn: aiosqlite.Connection, msg: Msg, out: Outcome, actor: Actor, key: str | None
     ) -> bool:
         """One message to a partner's private chat; False if `key` was used already."""
+        msg = replace(msg, protect=True)
         if key is None and msg.chat_id == actor.chat_id:
             out.reply.append(msg)
             return True
@@ -177,8 +188,13 @@ class Conflict(Feature):
                 else:
                     key, extra = "conflict.open_exists", []
                 text = t(key, topic=conv.topic, where=where)
-                return out.say(Msg(actor.chat_id, text, rows(buttons, extra)))
-            topic = " ".join(topic.split())[: m.TOPIC_MAX]
+                # protected: the topic may be the partner's words
+                return out.say(Msg(actor.chat_id, text, rows(buttons, extra), protect=True))
+            topic = " ".join(topic.split())
+            if len(topic) > m.TOPIC_MAX:
+                return out.say(self._too_long(actor, "topic", topic, m.TOPIC_MAX))
+            if topic and await self.safety.screen(conn, actor, topic, out, source="conflict"):
+                return out  # held: no conversation starts on these words
             partner = couple.partner_of(actor.user_id)
             conv = await self.store.create(conn, couple.id, actor.user_id, partner, group)
             if topic:  # named at once: the same way in as a typed topic, with the same checks
@@ -221,9 +237,22 @@ class Conflict(Feature):
         """Every free text a conversation receives enters here (a topic named with
         /conflict too): kept if out of turn, held if it sounds harsh, else accepted. A
         screen that must see all of it (e.g. safety) belongs at the top of this method."""
-        text = text.strip()[: m.TEXT_MAX]
+        text = text.strip()
+        if len(text) > m.TEXT_MAX:  # nothing goes anywhere: the writer shortens it first
+            return out.say(self._too_long(actor, "text", text, m.TEXT_MAX))
         uid, s, t = actor.user_id, conv.state, self.core.t
         if not text:
+            return out
+        # Held words never become a topic, turn, request or offer, so nothing repeats them.
+        if await self.safety.screen(
+            conn,
+            actor,
+            text,
+            out,
+            source="conflict",
+            ref=str(conv.id),
+            pause=self.views.b(conv, "conflict.b_timeout", "to") if s in m.BREAKABLE else None,
+        ):
             return out
         names = await self.views.names(conn, conv)
         if s == "topic" and uid != conv.initiator:
@@ -252,6 +281,12 @@ class Conflict(Feature):
             when = schedule.human(schedule.from_ts(conv.resume_at or 0), await self._tz(conn, conv))
             return out.say(Msg(actor.chat_id, t("conflict.timeout_hint", when=when)))
         return out.say(Msg(actor.chat_id, t("conflict.use_buttons")))
+
+    def _too_long(self, actor: Actor, what: str, text: str, limit: int) -> Msg:
+        return Msg(
+            actor.chat_id,
+            self.core.t(f"conflict.too_long_{what}", length=len(text), limit=limit),
+        )
 
     async def _hold(
         self, conn: aiosqlite.Connection, conv: Conv, actor: Actor, text: str, out: Outcome
@@ -307,7 +342,10 @@ class Conflict(Feature):
         uid, s, t = actor.user_id, conv.state, self.core.t
         names = await self.views.names(conn, conv)
         if s == "topic":
-            move = Move("appointment", {"topic": " ".join(text.split())[: m.TOPIC_MAX]})
+            topic = " ".join(text.split())
+            if len(topic) > m.TOPIC_MAX:
+                return out.say(self._too_long(actor, "topic", topic, m.TOPIC_MAX))
+            move = Move("appointment", {"topic": topic})
             conv = await self._move(conn, conv, move)
             return await self._show(conn, conv, out, actor)
         if s == "speaking":
@@ -353,7 +391,8 @@ class Conflict(Feature):
             return
         other = conv.other(actor.user_id)
         msgs = [
-            Msg(other, self.core.t("conflict.relay", name=actor.first_name, text=x)) for x in texts
+            Msg(other, self.core.t("conflict.relay", name=actor.first_name, text=x), protect=True)
+            for x in texts
         ]
         out.queued += await self.core.queue_all(conn, msgs)
 
@@ -388,7 +427,8 @@ class Conflict(Feature):
         out: Outcome,
     ) -> Outcome:
         uid, t = actor.user_id, self.core.t
-        text = text[: m.AGREEMENT_MAX]  # four of them must fit in one summary message
+        if len(text) > m.AGREEMENT_MAX:  # four of them must fit in one summary message
+            return out.say(self._too_long(actor, "request", text, m.AGREEMENT_MAX))
         partner = conv.other(uid)
         everything = await self.store.agreements(conn, conv.id)
         wording = [a for a in everything if a.doer == uid and a.status == "willing"]
@@ -438,7 +478,9 @@ class Conflict(Feature):
     ) -> Outcome:
         """The doer's own words for a request they were willing to do: now a promise."""
         now = self.core.now()
-        words = " ".join(words.split())[: m.AGREEMENT_MAX]
+        words = " ".join(words.split())
+        if len(words) > m.AGREEMENT_MAX:
+            return out.say(self._too_long(actor, "request", words, m.AGREEMENT_MAX))
         await self.store.set_agreement(
             conn, agreement.id, "accepted", words=words, follow_up_at=now + m.FOLLOW_UP_AFTER
         )
@@ -1032,7 +1074,8 @@ class Conflict(Feature):
                 if holder is None:
                     continue
                 name = await self.core.first_name(conn, holder)
-                msg = Msg(holder, self.core.t("conflict.idle_nudge", name=name, topic=conv.topic))
+                text = self.core.t("conflict.idle_nudge", name=name, topic=conv.topic)
+                msg = Msg(holder, text, protect=True)
                 queued += await self.core.queue_all(
                     conn, [msg], f"conflict:{cid}:idle:{conv.version}"
                 )

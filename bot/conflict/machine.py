@@ -38,8 +38,10 @@ NEVER_STARTED_CLOSES_AFTER = 7 * 24 * 3600  # from the invitation, parked or not
 MIN_BREAK = 20 * 60
 MAX_BREAK = 24 * 3600
 FOLLOW_UP_AFTER = 7 * 24 * 3600
+# Limits on what a partner writes. Text over a limit is never cut: the writer is told the
+# limit and asked to shorten it, and nothing is sent or saved meanwhile.
 TOPIC_MAX = 200
-AGREEMENT_MAX = 400
+AGREEMENT_MAX = 300  # becomes a promise, whose limit is the same (Promises.MAX_TEXT)
 TEXT_MAX = 3000  # leaves room for the name and quotes within Telegram's 4096
 EVENING = time(19)
 

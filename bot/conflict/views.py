@@ -62,7 +62,7 @@ class Views:
         return self.core.t(f"conflict.where_{state}", **self.values(conv, names))
 
     def everyone(self, conv: Conv, text: str) -> list[Msg]:
-        return [Msg(chat, text) for chat in conv.chats]
+        return [Msg(chat, text, protect=True) for chat in conv.chats]
 
     def rules_card(self, chat: int) -> Msg:
         return Msg(chat, self.core.t("conflict.rules"))
@@ -70,7 +70,8 @@ class Views:
     @staticmethod
     def live(conv: Conv, msg: Msg) -> Msg:
         """Mark a step's screen: once sent, its keyboard replaces the chat's previous one."""
-        return replace(msg, extra={**msg.extra, "live": conv.id}) if msg.buttons else msg
+        live = replace(msg, protect=True)  # a step's screen may show the partner's words
+        return replace(live, extra={**msg.extra, "live": conv.id}) if msg.buttons else live
 
     async def screens(self, conn: aiosqlite.Connection, conv: Conv) -> list[Msg]:
         names = await self.names(conn, conv)
