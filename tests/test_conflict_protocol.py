@@ -355,6 +355,18 @@ async def test_an_unstarted_conversation_closes_after_a_week(
     assert "What would you like to talk about" in world.last_text(bob.id)
 
 
+async def test_a_conversation_never_named_is_put_aside_for_its_starter_only(
+    world: World, alice: Person, bob: Person
+) -> None:
+    await pair_by_invite(world, alice, bob)
+    await world.send(alice, "/conflict")
+    world.clock.advance(timedelta(hours=25))
+    await world.tick()
+    assert "never got a topic" in world.last_text(alice.id)
+    assert not world.said(bob.id, "paused") and not world.said(bob.id, "“”")
+    assert await conv_state(world) == "ended"
+
+
 async def test_a_new_conflict_offers_to_replace_a_parked_invitation(
     world: World, alice: Person, bob: Person
 ) -> None:

@@ -1044,6 +1044,13 @@ class Conflict(Feature):
                 if conv is None or conv.state not in m.ACTIVE or (conv.park_at or now + 1) > now:
                     continue
                 key = f"conflict:{cid}:park:{conv.version}"
+                if conv.state == "topic":
+                    # Never named, so the partner never heard of it: put aside, quietly.
+                    conv = await self._move(conn, conv, Move("ended", {"closed_at": now}))
+                    queued += await self._clear_keyboards(conn, conv, f"{key}:keyboards")
+                    msg = Msg(conv.initiator, self.core.t("conflict.unnamed"), protect=True)
+                    queued += await self.core.queue_all(conn, [msg], key)
+                    continue
                 created = await self.store.created_at(conn, conv)
                 conv = await self._move(conn, conv, m.park(conv, now, created))
                 label = "conflict.parked_unstarted" if conv.never_started else "conflict.parked"
