@@ -466,3 +466,17 @@ def test_migration_keeps_every_conversation_turn_and_agreement() -> None:
     ]
     seq = "SELECT seq FROM sqlite_sequence WHERE name = 'conflict_conversations'"
     assert conn.execute(seq).fetchone() == (41,)  # ids in outbox keys are never reused
+
+
+async def test_no_nudge_or_pause_is_scheduled_in_quiet_hours(core: Core) -> None:
+    clock = core.clock
+    assert isinstance(clock, ManualClock)
+    clock.set(datetime(2026, 11, 23, 20, 45, tzinfo=UTC))  # 21:45 in Berlin; quiet from 22:00
+    f = Conflict(core)
+    await f.start(actor(A), "money")
+    await press(f, B, "ap", "now")
+    await press(f, A, "fs", "me")
+    conv = await state(f)
+    morning = int(datetime(2026, 11, 24, 7, 0, tzinfo=UTC).timestamp())  # 08:00 in Berlin
+    assert conv.idle_nudge_at == morning  # 22:15 would be inside the quiet hours
+    assert conv.park_at is not None and conv.park_at > morning

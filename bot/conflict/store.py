@@ -135,6 +135,11 @@ class Store:
         fields = dict(move.fields)
         for key, value in deadlines(move.state, now).items():
             fields.setdefault(key, value)
+        if fields.get("idle_nudge_at") or fields.get("park_at"):
+            quiet = await self.quiet(conn, conv)  # no nudge, pause or close in quiet hours
+            for key in ("idle_nudge_at", "park_at"):
+                if fields.get(key):
+                    fields[key] = quiet.outside_ts(fields[key])
         if move.state not in ("timeout", "scheduled"):
             fields.setdefault("resume_at", None)
         if move.state != "timeout":
