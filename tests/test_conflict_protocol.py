@@ -332,6 +332,15 @@ async def test_resume_in_requests_shows_only_what_is_pending(
     await world.press(alice, "Resume")
     assert "Now one thing you will do" in world.last_text(alice.id)
     assert "Time for solutions" not in world.last_text(alice.id)
+    await world.send(bob, "/conflict")
+    await world.press(bob, "Resume")  # Bob owes an answer first
+    assert "Alice asks Bob: “Would you be willing to wash up" in world.last_text(bob.id)
+    await world.press(bob, "I'm willing")
+    await world.send(bob, "/conflict")
+    await world.press(bob, "Resume")  # then his own words
+    assert "in your own words" in world.last_text(bob.id)
+    await world.press(bob, "Yes, that's mine")
+    assert "Bob will: “I will wash up on Mondays”" in world.last_text(alice.id)
 
 
 # -- 7. an invitation nobody takes up does not block for ever -------------------------

@@ -12,6 +12,7 @@ import aiosqlite
 
 from bot.callbacks import cb
 from bot.conflict.machine import FLOOR, Agreement, Conv, next_to_write, settled
+from bot.conflict.nudges import as_commitment
 from bot.conflict.store import Store
 from bot.core import Core, Safe
 from bot.messages import Button, Msg, rows
@@ -212,6 +213,10 @@ class Views:
             lines = [t("conflict.requests")]
             for uid in (conv.initiator, conv.partner):
                 nxt = next_to_write([a for a in everything if a.author == uid])
+                if any(a.doer == uid and a.status == "willing" for a in everything):
+                    nxt = "words"
+                elif any(a.decider == uid and a.status == "proposed" for a in everything):
+                    nxt = "answer"
                 status = t(f"conflict.status_{nxt or 'done'}")
                 lines.append(t("conflict.requests_group_status", name=names[uid], status=status))
             buttons = rows(
@@ -222,6 +227,15 @@ class Views:
                 tail,
             )
             return Msg(chat, "\n".join(lines), buttons)
+        for a in everything:  # first what waits for this partner's own words or answer
+            if a.doer == chat and a.status == "willing":
+                text = t("conflict.wording", name=names[chat], suggestion=as_commitment(a.text))
+                return Msg(chat, text, rows([self.ab(conv, "conflict.b_mine", "wd", a.id, "y")]))
+            if a.decider == chat and a.status == "proposed":
+                ask = t(
+                    f"conflict.ask_{a.kind}", name=names[a.author], partner=names[chat], text=a.text
+                )
+                return Msg(chat, ask, self.decision_buttons(conv, a, names[chat] or ""))
         nxt = next_to_write([a for a in everything if a.author == chat])
         if nxt == "request":
             return Msg(
