@@ -74,10 +74,11 @@ async def test_two_couples_eight_weeks_every_message_once_nothing_private_leaks(
             await world.press(alice, "3")  # her check-in's first scale: a note is awaited
             await world.send(alice, "TURN:alice:I feel rushed on Saturdays")
             assert "where does this message belong" in world.last_text(alice.id)
-            await world.press(alice, "My conversation with Bob")
+            await world.press(alice, "My words in the conversation with Bob")
             await world.press(alice, "Done, over to Bob")
             await world.send(bob, "TURN:bob:You feel rushed")
             await world.press(alice, "Yes, that's it")
+            await world.press(alice, "That's it")  # "Is there more?"
             await world.press(bob, "Skip this step")
             await world.press(bob, "End")
             await world.press(bob, "Yes, end it")
