@@ -219,6 +219,11 @@ async def test_agreements_are_the_doers_own_promise(
     assert "I will wash up on Mondays and Wednesdays" in world.last_text(bob.id)
     await world.send(alice, "/promises")
     assert "Done" not in world.api.last(alice.id).button_texts()  # Bob's, not hers
+    world.clock.advance(timedelta(days=7, hours=1))
+    await world.tick()
+    # only the doer is asked how it went, about his own words; nobody grades him
+    assert world.said(bob.id, "Your promise to Alice, “I will wash up on Mondays and Wednesdays”")
+    assert not world.said(alice.id, "is due now")
 
 
 # -- 5. "Is there more?" ------------------------------------------------------------
