@@ -18,13 +18,11 @@ import html
 import json
 from dataclasses import dataclass
 
-import aiosqlite
-
 from bot import schedule
 from bot.callbacks import cb
 from bot.composition import Past, compose
 from bot.core import COUPLE_COLUMNS, Actor, Core, Couple, Safe, couple_from_row
-from bot.db import fetch_all, fetch_one
+from bot.db import Conn, Row, fetch_all, fetch_one
 from bot.feature import Feature, TextRoute
 from bot.messages import Button, Msg, Outcome, rows, split_message
 from bot.safety import Hold, Safety
@@ -55,7 +53,7 @@ class Checkins(Feature):
     # -- opening -----------------------------------------------------------------
 
     async def _pasts(
-        self, conn: aiosqlite.Connection, couple_ids: list[int]
+        self, conn: Conn, couple_ids: list[int]
     ) -> tuple[dict[int, Past], set[tuple[int, str]]]:
         """Each couple's `Past` and the (couple, week) check-ins that exist, in three queries."""
         if not couple_ids:
@@ -102,7 +100,7 @@ class Checkins(Feature):
         return pasts, weeks
 
     async def _open_many(
-        self, conn: aiosqlite.Connection, wanted: list[tuple[Couple, str]], *, early: bool = False
+        self, conn: Conn, wanted: list[tuple[Couple, str]], *, early: bool = False
     ) -> list[int]:
         """Open each couple's check-in for its week unless it exists; queue the first items.
 
@@ -225,7 +223,7 @@ class Checkins(Feature):
             out.say(current)
         return out
 
-    async def _week_exists(self, conn: aiosqlite.Connection, couple_id: int, week: str) -> bool:
+    async def _week_exists(self, conn: Conn, couple_id: int, week: str) -> bool:
         row = await fetch_one(
             conn, "SELECT 1 FROM checkins WHERE couple_id = ? AND week = ?", (couple_id, week)
         )
@@ -374,9 +372,7 @@ class Checkins(Feature):
             ),
         )
 
-    async def _stored(
-        self, conn: aiosqlite.Connection, p: Progress, user: int, qid: str
-    ) -> aiosqlite.Row | None:
+    async def _stored(self, conn: Conn, p: Progress, user: int, qid: str) -> Row | None:
         return await fetch_one(
             conn,
             "SELECT value, text, note FROM answers "
@@ -392,7 +388,7 @@ class Checkins(Feature):
     # -- answering -----------------------------------------------------------------
 
     async def _progress(
-        self, conn: aiosqlite.Connection, user_id: int, checkin_id: int | None = None
+        self, conn: Conn, user_id: int, checkin_id: int | None = None
     ) -> Progress | None:
         """The user's progress in the given check-in, or in their couple's open one."""
         sql = (
@@ -522,7 +518,7 @@ class Checkins(Feature):
 
     async def _go_back(
         self,
-        conn: aiosqlite.Connection,
+        conn: Conn,
         actor: Actor,
         p: Progress,
         message_id: int | None,
@@ -556,9 +552,7 @@ class Checkins(Feature):
         q = self.core.content.question(p.items[pos])
         return f"ans:{p.checkin_id}:{pos}" if q.kind == "open" else None
 
-    async def _set_stage(
-        self, conn: aiosqlite.Connection, p: Progress, user: int, pos: int, stage: str
-    ) -> None:
+    async def _set_stage(self, conn: Conn, p: Progress, user: int, pos: int, stage: str) -> None:
         await conn.execute(
             "UPDATE checkin_progress SET position = ?, stage = ? "
             "WHERE checkin_id = ? AND user_id = ?",
@@ -567,7 +561,7 @@ class Checkins(Feature):
 
     async def _store(
         self,
-        conn: aiosqlite.Connection,
+        conn: Conn,
         p: Progress,
         user: int,
         qid: str,
@@ -604,9 +598,7 @@ class Checkins(Feature):
             ),
         )
 
-    async def _advance(
-        self, conn: aiosqlite.Connection, actor: Actor, p: Progress, out: Outcome
-    ) -> Outcome:
+    async def _advance(self, conn: Conn, actor: Actor, p: Progress, out: Outcome) -> Outcome:
         nxt = p.position + 1
         if nxt < len(p.items):
             await self._set_stage(conn, p, actor.user_id, nxt, "answer")
@@ -632,7 +624,7 @@ class Checkins(Feature):
 
     async def typed(
         self,
-        conn: aiosqlite.Connection,
+        conn: Conn,
         actor: Actor,
         arg: str,
         text: str,
@@ -691,7 +683,7 @@ class Checkins(Feature):
         await self.core.set_awaiting(conn, actor.user_id, None)
         return await self._advance(conn, actor, p, out)
 
-    async def _release_held(self, conn: aiosqlite.Connection, hold: Hold) -> bool:
+    async def _release_held(self, conn: Conn, hold: Hold) -> bool:
         """Held words the writer chose to share: shown in the reveal if it is still to come
         (nobody goes first); after it, the safety layer sends them on directly."""
         checkin_s, _, qid = (hold.ref or "").partition(":")
@@ -705,20 +697,16 @@ class Checkins(Feature):
         return cur.rowcount == 1
 
     def text_routes(self) -> dict[str, TextRoute]:
-        async def note(
-            conn: aiosqlite.Connection, actor: Actor, arg: str, text: str, out: Outcome
-        ) -> Outcome:
+        async def note(conn: Conn, actor: Actor, arg: str, text: str, out: Outcome) -> Outcome:
             return await self.typed(conn, actor, arg, text, out, note=True)
 
-        async def answer(
-            conn: aiosqlite.Connection, actor: Actor, arg: str, text: str, out: Outcome
-        ) -> Outcome:
+        async def answer(conn: Conn, actor: Actor, arg: str, text: str, out: Outcome) -> Outcome:
             return await self.typed(conn, actor, arg, text, out, note=False)
 
         return {"note": note, "ans": answer}
 
     async def private_text(
-        self, conn: aiosqlite.Connection, actor: Actor, text: str, out: Outcome
+        self, conn: Conn, actor: Actor, text: str, out: Outcome
     ) -> Outcome | None:
         """Unasked text while a question waits. An open question asked for typed words, so
         they are its answer (a reminder showed it again without re-arming the prompt); a
@@ -734,7 +722,7 @@ class Checkins(Feature):
 
     # -- reveal --------------------------------------------------------------------
 
-    async def _reveal(self, conn: aiosqlite.Connection, checkin_id: int) -> list[int]:
+    async def _reveal(self, conn: Conn, checkin_id: int) -> list[int]:
         """Both finished: show both sets at the same moment, once."""
         cur = await conn.execute(
             "UPDATE checkins SET status = 'revealed', closed_at = ? "
@@ -815,7 +803,7 @@ class Checkins(Feature):
             queued += await self._close_expired(conn, now)
         return queued
 
-    async def _open_due(self, conn: aiosqlite.Connection, now: int) -> list[int]:
+    async def _open_due(self, conn: Conn, now: int) -> list[int]:
         due = [
             couple_from_row(r)
             for r in await fetch_all(
@@ -851,7 +839,7 @@ class Checkins(Feature):
         await conn.executemany("UPDATE couples SET next_due_at = ? WHERE id = ?", moves)
         return queued
 
-    async def _remind(self, conn: aiosqlite.Connection, now: int) -> list[int]:
+    async def _remind(self, conn: Conn, now: int) -> list[int]:
         rows_ = await fetch_all(
             conn,
             "SELECT c.id, p.user_id, p.position, p.stage, c.items FROM checkins c "
@@ -879,7 +867,7 @@ class Checkins(Feature):
         )
         return queued
 
-    async def _tell_unreachable(self, conn: aiosqlite.Connection) -> list[int]:
+    async def _tell_unreachable(self, conn: Conn) -> list[int]:
         """A partner who blocked the bot: the other is told once per check-in, never a loop."""
         rows_ = await fetch_all(
             conn,
@@ -899,7 +887,7 @@ class Checkins(Feature):
                 queued.append(new)
         return queued
 
-    async def _close_expired(self, conn: aiosqlite.Connection, now: int) -> list[int]:
+    async def _close_expired(self, conn: Conn, now: int) -> list[int]:
         expired = await fetch_all(
             conn,
             "SELECT c.id, c.couple_id FROM checkins c WHERE c.status = 'open' AND c.closes_at <= ?",

@@ -6,12 +6,10 @@ import html
 from dataclasses import dataclass
 from typing import Protocol
 
-import aiosqlite
-
 from bot import schedule
 from bot.clock import Clock
 from bot.crypto import Cipher
-from bot.db import Database, fetch_all, fetch_one
+from bot.db import Conn, Database, Row, fetch_all, fetch_one
 from bot.messages import Msg, Outcome
 from bot.settings import Settings
 from content import Content
@@ -75,7 +73,7 @@ COUPLE_COLUMNS = (
 )
 
 
-def couple_from_row(row: aiosqlite.Row) -> Couple:
+def couple_from_row(row: Row) -> Couple:
     return Couple(
         id=row["id"],
         user_a=row["user_a"],
@@ -132,7 +130,7 @@ class Core:
 
     # -- users ---------------------------------------------------------------
 
-    async def touch_user(self, conn: aiosqlite.Connection, actor: Actor) -> None:
+    async def touch_user(self, conn: Conn, actor: Actor) -> None:
         """Create or refresh the user; a private message proves the private chat exists."""
         await conn.execute(
             "INSERT INTO users (id, first_name, private_chat, created_at) VALUES (?, ?, ?, ?) "
@@ -142,24 +140,22 @@ class Core:
             (actor.user_id, actor.first_name[:64], int(actor.private), self.now()),
         )
 
-    async def first_name(self, conn: aiosqlite.Connection, user_id: int) -> str:
+    async def first_name(self, conn: Conn, user_id: int) -> str:
         row = await fetch_one(conn, "SELECT first_name FROM users WHERE id = ?", (user_id,))
         if row is None or user_id == 0:  # 0: a partner who erased their data
             return self.t("common.former_partner")
         return row["first_name"]
 
-    async def set_awaiting(
-        self, conn: aiosqlite.Connection, user_id: int, what: str | None
-    ) -> None:
+    async def set_awaiting(self, conn: Conn, user_id: int, what: str | None) -> None:
         await conn.execute("UPDATE users SET awaiting = ? WHERE id = ?", (what, user_id))
 
-    async def awaiting(self, conn: aiosqlite.Connection, user_id: int) -> str | None:
+    async def awaiting(self, conn: Conn, user_id: int) -> str | None:
         row = await fetch_one(conn, "SELECT awaiting FROM users WHERE id = ?", (user_id,))
         return row["awaiting"] if row else None
 
     # -- couples -------------------------------------------------------------
 
-    async def couple_of(self, conn: aiosqlite.Connection, user_id: int) -> Couple | None:
+    async def couple_of(self, conn: Conn, user_id: int) -> Couple | None:
         row = await fetch_one(
             conn,
             f"SELECT {COUPLE_COLUMNS} FROM couples JOIN members ON members.couple_id = couples.id "
@@ -170,7 +166,7 @@ class Core:
 
     async def paired(
         self,
-        conn: aiosqlite.Connection,
+        conn: Conn,
         actor: Actor,
         out: Outcome,
         unpaired: str = "common.not_paired",
@@ -190,7 +186,7 @@ class Core:
             return None
         return couple
 
-    async def couple_by_id(self, conn: aiosqlite.Connection, couple_id: int) -> Couple | None:
+    async def couple_by_id(self, conn: Conn, couple_id: int) -> Couple | None:
         row = await fetch_one(
             conn,
             f"SELECT {COUPLE_COLUMNS} FROM couples WHERE id = ? AND stage != 'dissolved'",
@@ -198,7 +194,7 @@ class Core:
         )
         return couple_from_row(row) if row else None
 
-    async def couple_by_group(self, conn: aiosqlite.Connection, chat_id: int) -> Couple | None:
+    async def couple_by_group(self, conn: Conn, chat_id: int) -> Couple | None:
         row = await fetch_one(
             conn,
             f"SELECT {COUPLE_COLUMNS} FROM couples "
@@ -211,7 +207,7 @@ class Core:
 
     async def queue(
         self,
-        conn: aiosqlite.Connection,
+        conn: Conn,
         msg: Msg,
         key: str | None = None,
         *,
@@ -229,7 +225,7 @@ class Core:
         return cur.lastrowid if cur.rowcount == 1 else None
 
     async def queue_many(
-        self, conn: aiosqlite.Connection, owed: list[tuple[str, Msg]], *, encrypt: bool = True
+        self, conn: Conn, owed: list[tuple[str, Msg]], *, encrypt: bool = True
     ) -> list[int]:
         """Owe many keyed messages in one statement (the sweep's path); returns the new ids.
 
@@ -262,7 +258,7 @@ class Core:
 
     async def queue_all(
         self,
-        conn: aiosqlite.Connection,
+        conn: Conn,
         msgs: list[Msg],
         key: str | None = None,
         *,

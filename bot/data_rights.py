@@ -17,11 +17,9 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-import aiosqlite
-
 from bot.callbacks import cb
 from bot.core import Actor, Core
-from bot.db import fetch_all, fetch_one
+from bot.db import Conn, Row, fetch_all, fetch_one
 from bot.export_page import ExportPage, Talk, Turn
 from bot.messages import Button, Msg, Outcome, rows
 from bot.pairing import Pairing
@@ -179,7 +177,7 @@ def _iso(ts: int | None) -> str | None:
     return None if ts is None else datetime.fromtimestamp(ts, UTC).isoformat()
 
 
-async def _tables(conn: aiosqlite.Connection) -> list[str]:
+async def _tables(conn: Conn) -> list[str]:
     return [
         r["name"]
         for r in await fetch_all(
@@ -188,7 +186,7 @@ async def _tables(conn: aiosqlite.Connection) -> list[str]:
     ]
 
 
-async def user_columns(conn: aiosqlite.Connection) -> list[tuple[str, str]]:
+async def user_columns(conn: Conn) -> list[tuple[str, str]]:
     """(table, column) pairs that hold a user id: by name, or by a foreign key to users."""
     found: list[tuple[str, str]] = []
     for table in await _tables(conn):
@@ -239,7 +237,7 @@ class DataRights:
             )
         )
 
-    async def conversations(self, conn: aiosqlite.Connection, uid: int) -> tuple[list[Talk], str]:
+    async def conversations(self, conn: Conn, uid: int) -> tuple[list[Talk], str]:
         """The user's conversations as they saw them (for the page), and their partner's name.
 
         Their own turns and proposals, and the partner's turns of the kinds that were
@@ -298,7 +296,7 @@ class DataRights:
         partner = await self.core.first_name(conn, couple.partner_of(uid)) if couple else unknown
         return list(talks.values()), partner
 
-    async def collect(self, conn: aiosqlite.Connection, uid: int) -> dict[str, Any]:
+    async def collect(self, conn: Conn, uid: int) -> dict[str, Any]:
         """Everything `uid` wrote, and the couple's shared settings; nothing the partner wrote."""
         data: dict[str, Any] = {"exported_at": _iso(self.core.now())}
         me = await fetch_one(
@@ -336,7 +334,7 @@ class DataRights:
                 ]
         return data
 
-    def _value(self, row: aiosqlite.Row, spec: str) -> Any:
+    def _value(self, row: Row, spec: str) -> Any:
         """One exported field: 'column', or 'column:how' with how in time/text/question/flag."""
         column, _, how = spec.partition(":")
         value = row[column]
@@ -471,7 +469,7 @@ class DataRights:
         await self.core.db.vacuum()
         return queued
 
-    async def _delete_couples(self, conn: aiosqlite.Connection, couple_ids: list[int]) -> None:
+    async def _delete_couples(self, conn: Conn, couple_ids: list[int]) -> None:
         """Delete the couples and, first, rows whose foreign key to them does not cascade."""
         if not couple_ids:
             return

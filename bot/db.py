@@ -34,12 +34,12 @@ import os
 import sqlite3
 import sys
 import time
-from collections.abc import Awaitable, Callable, Coroutine, Generator, Iterable
+from collections.abc import Awaitable, Callable, Coroutine, Generator, Iterable, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Concatenate, ParamSpec, TypeVar
+from typing import Any, TypeVar
 
 import aiosqlite
 
@@ -52,7 +52,6 @@ CHECK_WAL_EVERY = 1000  # loop commits between looks at the WAL's size
 BACKOFF_FIRST, BACKOFF_MAX = 0.001, 0.05  # seconds between tries of a busy BEGIN
 
 Row = sqlite3.Row
-P = ParamSpec("P")
 T = TypeVar("T")
 
 
@@ -142,7 +141,7 @@ class Conn:
         self.statements += 1
         return Statement(Cursor(self._raw.execute(sql, tuple(params))))
 
-    def executemany(self, sql: str, seq: Iterable[Iterable[Any]]) -> Statement:
+    def executemany(self, sql: str, seq: Iterable[Sequence[Any]]) -> Statement:
         self.statements += 1
         return Statement(Cursor(self._raw.executemany(sql, seq)))
 
@@ -346,9 +345,7 @@ class Database:
         result: T = await self._aio._execute(fn)
         return result
 
-    async def job(
-        self, fn: Callable[Concatenate[Conn, P], Coroutine[Any, Any, T]], *args: Any
-    ) -> T:
+    async def job(self, fn: Callable[..., Coroutine[Any, Any, T]], *args: Any) -> T:
         """`fn(conn, *args)` as one transaction on the database thread (see the module doc)."""
         conn = self._conn
         if conn is None:

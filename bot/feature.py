@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
-import aiosqlite
-
 from bot.core import Actor, Core
+from bot.db import Conn
 from bot.messages import Outcome
 
 # (conn, actor, arg after 'kind:', text, outcome) -> outcome; see Services.private_text.
-TextRoute = Callable[[aiosqlite.Connection, Actor, str, str, Outcome], Awaitable[Outcome]]
+TextRoute = Callable[[Conn, Actor, str, str, Outcome], Awaitable[Outcome]]
 
 
 class Feature:
@@ -24,7 +23,7 @@ class Feature:
         return {}
 
     async def private_text(
-        self, conn: aiosqlite.Connection, actor: Actor, text: str, out: Outcome
+        self, conn: Conn, actor: Actor, text: str, out: Outcome
     ) -> Outcome | None:
         """Unasked private text this feature wants (e.g. a turn in /conflict), else None."""
         return None

@@ -15,12 +15,10 @@ import re
 import secrets
 from datetime import time
 
-import aiosqlite
-
 from bot import schedule
 from bot.callbacks import cb
 from bot.core import Actor, ChatInspector, Core, Couple
-from bot.db import fetch_all, fetch_one
+from bot.db import Conn, Row, fetch_all, fetch_one
 from bot.messages import Button, Msg, Outcome, rows
 
 TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{22}$")
@@ -57,7 +55,7 @@ class Pairing:
         return f"https://t.me/{self.core.bot_username}?startgroup={payload}"
 
     async def _new_invite(
-        self, conn: aiosqlite.Connection, inviter: int, kind: str, couple_id: int | None = None
+        self, conn: Conn, inviter: int, kind: str, couple_id: int | None = None
     ) -> str:
         """A fresh single-use token; the inviter's previous live one of this kind is replaced."""
         now = self.core.now()
@@ -118,8 +116,8 @@ class Pairing:
         return out
 
     async def _invite_problem(
-        self, conn: aiosqlite.Connection, actor: Actor, token: str, couple: Couple | None
-    ) -> tuple[str | None, aiosqlite.Row | None]:
+        self, conn: Conn, actor: Actor, token: str, couple: Couple | None
+    ) -> tuple[str | None, Row | None]:
         """Why `token` cannot pair `actor` (a strings key), or None with the invite row."""
         if not TOKEN_RE.match(token):
             return "invite.malformed", None
@@ -150,7 +148,7 @@ class Pairing:
 
     async def _open_invite(
         self,
-        conn: aiosqlite.Connection,
+        conn: Conn,
         actor: Actor,
         token: str,
         couple: Couple | None,
@@ -231,7 +229,7 @@ class Pairing:
         )
 
     async def _create_couple(
-        self, conn: aiosqlite.Connection, user_a: int, user_b: int, group_chat_id: int | None
+        self, conn: Conn, user_a: int, user_b: int, group_chat_id: int | None
     ) -> Couple:
         cur = await conn.execute(
             "INSERT INTO couples (user_a, user_b, group_chat_id, timezone, created_at) "
@@ -250,9 +248,7 @@ class Pairing:
 
     # -- onboarding: time zone, day, time -----------------------------------
 
-    async def _onboarding_prompt(
-        self, conn: aiosqlite.Connection, couple: Couple, chat_id: int
-    ) -> Msg:
+    async def _onboarding_prompt(self, conn: Conn, couple: Couple, chat_id: int) -> Msg:
         c = couple.id
         if couple.stage == "timezone":
             zone_buttons = [
@@ -281,7 +277,7 @@ class Pairing:
         return Msg(chat_id, self.core.t(key), rows(times[:3], times[3:]))
 
     async def _couple_for_press(
-        self, conn: aiosqlite.Connection, actor: Actor, couple_id: int | None
+        self, conn: Conn, actor: Actor, couple_id: int | None
     ) -> Couple | None:
         if couple_id is None:
             return None
@@ -344,7 +340,7 @@ class Pairing:
 
     async def set_zone(
         self,
-        conn: aiosqlite.Connection,
+        conn: Conn,
         actor: Actor,
         couple: Couple,
         zone: str,
@@ -365,7 +361,7 @@ class Pairing:
 
     async def _finish(
         self,
-        conn: aiosqlite.Connection,
+        conn: Conn,
         actor: Actor,
         couple: Couple,
         weekday: int,
@@ -409,7 +405,7 @@ class Pairing:
         return out
 
     async def typed_zone(
-        self, conn: aiosqlite.Connection, actor: Actor, couple_id: int, text: str, out: Outcome
+        self, conn: Conn, actor: Actor, couple_id: int, text: str, out: Outcome
     ) -> Outcome:
         couple = await self._couple_for_press(conn, actor, couple_id)
         if couple is None or couple.stage != "timezone":
@@ -421,7 +417,7 @@ class Pairing:
         return await self.set_zone(conn, actor, couple, zone, None, out)
 
     async def typed_time(
-        self, conn: aiosqlite.Connection, actor: Actor, couple_id: int, text: str, out: Outcome
+        self, conn: Conn, actor: Actor, couple_id: int, text: str, out: Outcome
     ) -> Outcome:
         couple = await self._couple_for_press(conn, actor, couple_id)
         if couple is None or couple.stage != "time":
@@ -432,7 +428,7 @@ class Pairing:
             return out.say(Msg(actor.chat_id, self.core.t("onboard.bad_time")))
         return await self._finish(conn, actor, couple, couple.weekday, f"{parsed:%H:%M}", None, out)
 
-    async def reschedule(self, conn: aiosqlite.Connection, couple_id: int, chat_id: int) -> Msg:
+    async def reschedule(self, conn: Conn, couple_id: int, chat_id: int) -> Msg:
         """Recompute the next due moment after any schedule change and say it plainly."""
         couple = await self.core.couple_by_id(conn, couple_id)
         assert couple is not None
@@ -571,7 +567,7 @@ class Pairing:
                 out.say(await self._onboarding_prompt(conn, couple, chat))
         return out
 
-    async def _private_status(self, conn: aiosqlite.Connection, couple: Couple) -> Msg | None:
+    async def _private_status(self, conn: Conn, couple: Couple) -> Msg | None:
         """In the group: who still has to open a private chat with the bot."""
         assert couple.group_chat_id is not None
         missing = [
@@ -590,9 +586,7 @@ class Pairing:
             rows([Button(self.core.t("group.open_private_button"), url=self.link(HELLO))]),
         )
 
-    async def _announce_private_started(
-        self, conn: aiosqlite.Connection, couple: Couple
-    ) -> list[int]:
+    async def _announce_private_started(self, conn: Conn, couple: Couple) -> list[int]:
         if couple.group_chat_id is None:
             return []
         waiting = await self._private_status(conn, couple)
@@ -704,7 +698,7 @@ class Pairing:
             )
         return out
 
-    async def dissolve(self, conn: aiosqlite.Connection, couple: Couple) -> None:
+    async def dissolve(self, conn: Conn, couple: Couple) -> None:
         now = self.core.now()
         await conn.execute(
             "UPDATE couples SET stage = 'dissolved', dissolved_at = ?, next_due_at = NULL, "

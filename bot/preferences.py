@@ -8,11 +8,10 @@ from __future__ import annotations
 
 from datetime import time
 
-import aiosqlite
-
 from bot import schedule
 from bot.callbacks import cb
 from bot.core import Actor, Core, Couple, Safe
+from bot.db import Conn
 from bot.messages import Button, Msg, Outcome, rows
 from bot.pairing import COMMON_ZONES, TIME_CHOICES, Pairing
 
@@ -182,7 +181,7 @@ class Preferences:
         return out
 
     async def typed_time(
-        self, conn: aiosqlite.Connection, actor: Actor, arg: str, text: str, out: Outcome
+        self, conn: Conn, actor: Actor, arg: str, text: str, out: Outcome
     ) -> Outcome:
         """A time typed after /settings → Time, e.g. 19:30."""
         couple = await self.core.couple_by_id(conn, int(arg)) if arg.isdigit() else None
@@ -206,7 +205,7 @@ class Preferences:
 
     async def _changed(
         self,
-        conn: aiosqlite.Connection,
+        conn: Conn,
         actor: Actor,
         couple: Couple,
         change: str,
@@ -236,7 +235,7 @@ class Preferences:
         out.queued += await self.core.queue_all(conn, [told])
 
     async def _apply(
-        self, conn: aiosqlite.Connection, actor: Actor, couple: Couple, action: str, value: str
+        self, conn: Conn, actor: Actor, couple: Couple, action: str, value: str
     ) -> str | None:
         """Write one change; return how to say it, or None if the press made no sense."""
         # A press that changes nothing (a double tap, "Sunday" -> "Sunday") says so and

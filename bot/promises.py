@@ -19,12 +19,10 @@ from dataclasses import dataclass
 from datetime import date, time, timedelta
 from zoneinfo import ZoneInfo
 
-import aiosqlite
-
 from bot import schedule
 from bot.callbacks import cb
 from bot.core import Actor, Core, Couple
-from bot.db import fetch_all, fetch_one
+from bot.db import Conn, Row, fetch_all, fetch_one
 from bot.feature import Feature, TextRoute
 from bot.messages import Button, Msg, Outcome, rows
 from bot.safety import Safety
@@ -146,7 +144,7 @@ class Promises(Feature):
         moment = schedule.ts(schedule.local_to_utc(day, DUE_AT, ZoneInfo(self._zone(couple))))
         return max(moment, self.core.now() + 3600)
 
-    def _row(self, row: aiosqlite.Row) -> Promise:
+    def _row(self, row: Row) -> Promise:
         return Promise(
             id=row["id"],
             couple_id=row["couple_id"],
@@ -162,12 +160,12 @@ class Promises(Feature):
             resolved_at=row["resolved_at"],
         )
 
-    async def get(self, conn: aiosqlite.Connection, promise_id: int) -> Promise | None:
+    async def get(self, conn: Conn, promise_id: int) -> Promise | None:
         row = await fetch_one(conn, "SELECT * FROM promises WHERE id = ?", (promise_id,))
         return self._row(row) if row else None
 
     async def of_couple(
-        self, conn: aiosqlite.Connection, couple_id: int, where: str = "1", params: tuple = ()
+        self, conn: Conn, couple_id: int, where: str = "1", params: tuple = ()
     ) -> list[Promise]:
         return [
             self._row(r)
@@ -180,7 +178,7 @@ class Promises(Feature):
 
     async def _insert(
         self,
-        conn: aiosqlite.Connection,
+        conn: Conn,
         couple_id: int,
         promiser_id: int,
         partner_id: int,
@@ -213,7 +211,7 @@ class Promises(Feature):
     # -- /promise ------------------------------------------------------------
 
     async def from_agreement(
-        self, conn: aiosqlite.Connection, couple_id: int, promiser_id: int, text: str, due_at: int
+        self, conn: Conn, couple_id: int, promiser_id: int, text: str, due_at: int
     ) -> int:
         """An agreement accepted in /conflict, as a promise in the caller's transaction.
 
@@ -244,13 +242,13 @@ class Promises(Feature):
             return await self._create(conn, actor, couple, args, out)
 
     async def _typed_promise(
-        self, conn: aiosqlite.Connection, actor: Actor, arg: str, text: str, out: Outcome
+        self, conn: Conn, actor: Actor, arg: str, text: str, out: Outcome
     ) -> Outcome:
         couple = await self._asked_couple(conn, actor, arg, out)
         return out if couple is None else await self._create(conn, actor, couple, text, out)
 
     async def _asked_couple(
-        self, conn: aiosqlite.Connection, actor: Actor, arg: str, out: Outcome
+        self, conn: Conn, actor: Actor, arg: str, out: Outcome
     ) -> Couple | None:
         """The couple a typed answer is for, if the actor still belongs to it."""
         await self.core.set_awaiting(conn, actor.user_id, None)
@@ -261,7 +259,7 @@ class Promises(Feature):
         return couple
 
     async def _create(
-        self, conn: aiosqlite.Connection, actor: Actor, couple: Couple, raw: str, out: Outcome
+        self, conn: Conn, actor: Actor, couple: Couple, raw: str, out: Outcome
     ) -> Outcome:
         raw = " ".join(raw.split())
         today = self.core.clock.now().astimezone(ZoneInfo(self._zone(couple))).date()
@@ -394,7 +392,7 @@ class Promises(Feature):
 
     async def _transition(
         self,
-        conn: aiosqlite.Connection,
+        conn: Conn,
         actor: Actor,
         couple: Couple,
         p: Promise,
@@ -442,7 +440,7 @@ class Promises(Feature):
 
     async def _react(
         self,
-        conn: aiosqlite.Connection,
+        conn: Conn,
         actor: Actor,
         p: Promise,
         verb: str,
@@ -471,9 +469,7 @@ class Promises(Feature):
         out.queued += await self.core.queue_all(conn, [told])
         return out
 
-    async def _set(
-        self, conn: aiosqlite.Connection, p: Promise, state: str, **fields: int | None
-    ) -> None:
+    async def _set(self, conn: Conn, p: Promise, state: str, **fields: int | None) -> None:
         sets = ", ".join(f"{k} = ?" for k in fields)
         await conn.execute(
             f"UPDATE promises SET state = ?, version = version + 1{', ' + sets if sets else ''} "
@@ -559,13 +555,13 @@ class Promises(Feature):
             return await self._send_thanks(conn, actor, couple, text, out)
 
     async def _typed_thanks(
-        self, conn: aiosqlite.Connection, actor: Actor, arg: str, text: str, out: Outcome
+        self, conn: Conn, actor: Actor, arg: str, text: str, out: Outcome
     ) -> Outcome:
         couple = await self._asked_couple(conn, actor, arg, out)
         return out if couple is None else await self._send_thanks(conn, actor, couple, text, out)
 
     async def _send_thanks(
-        self, conn: aiosqlite.Connection, actor: Actor, couple: Couple, text: str, out: Outcome
+        self, conn: Conn, actor: Actor, couple: Couple, text: str, out: Outcome
     ) -> Outcome:
         text = text.strip()
         if len(text) > 1000:

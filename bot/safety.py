@@ -24,11 +24,9 @@ import unicodedata
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-import aiosqlite
-
 from bot.callbacks import cb
 from bot.core import Actor, Core, Safe
-from bot.db import fetch_one
+from bot.db import Conn, fetch_one
 from bot.messages import Button, Msg, Outcome, rows
 from content import MarkerSet, SafetyContent
 
@@ -98,7 +96,7 @@ class Hold:
 
 # (conn, hold) -> True if the feature released the words itself (e.g. a check-in note
 # unhidden before the reveal); False and the words are sent to the partner directly.
-Releaser = Callable[[aiosqlite.Connection, Hold], Awaitable[bool]]
+Releaser = Callable[[Conn, Hold], Awaitable[bool]]
 
 
 class Safety:
@@ -130,7 +128,7 @@ class Safety:
             lines.append(self.core.t("safety.operator_line", line=extra))
         return "\n".join(lines)
 
-    async def _help_for(self, conn: aiosqlite.Connection, actor: Actor) -> str:
+    async def _help_for(self, conn: Conn, actor: Actor) -> str:
         couple = await self.core.couple_of(conn, actor.user_id)
         return self.help_lines(actor.language, couple.timezone if couple else None)
 
@@ -148,7 +146,7 @@ class Safety:
 
     async def screen(
         self,
-        conn: aiosqlite.Connection,
+        conn: Conn,
         actor: Actor,
         text: str,
         out: Outcome,
@@ -221,7 +219,7 @@ class Safety:
                 out.queued.append(new)
         return kind
 
-    async def _load(self, conn: aiosqlite.Connection, hold_id: int) -> Hold | None:
+    async def _load(self, conn: Conn, hold_id: int) -> Hold | None:
         row = await fetch_one(conn, "SELECT * FROM safety_holds WHERE id = ?", (hold_id,))
         if row is None:
             return None
@@ -273,7 +271,7 @@ class Safety:
                 Msg(actor.chat_id, t("safety.shared", partner=partner), edit_message_id=message_id)
             )
 
-    async def _decide(self, conn: aiosqlite.Connection, hold: Hold, state: str) -> None:
+    async def _decide(self, conn: Conn, hold: Hold, state: str) -> None:
         await conn.execute(
             "UPDATE safety_holds SET state = ?, decided_at = ? WHERE id = ? AND state = 'held'",
             (state, self.core.now(), hold.id),
@@ -281,7 +279,7 @@ class Safety:
         log.info("safety hold %s decided: %s by user=%s", hold.id, state, hold.writer_id)
 
 
-async def fired_between(conn: aiosqlite.Connection, couple_id: int, start: int, end: int) -> bool:
+async def fired_between(conn: Conn, couple_id: int, start: int, end: int) -> bool:
     """Whether any safety rule fired for this couple in [start, end]: the weekly focus
     then gives no advice to speak up or confront."""
     row = await fetch_one(

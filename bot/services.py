@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import aiosqlite
-
 from bot.callbacks import cb
 from bot.checkins import Checkins
 from bot.conflict import Conflict
 from bot.core import Actor, Core
 from bot.data_rights import DataRights
-from bot.db import fetch_one
+from bot.db import Conn, fetch_one
 from bot.feature import Feature, TextRoute
 from bot.messages import Button, Msg, Outcome, rows
 from bot.operations import Operations
@@ -114,7 +112,7 @@ class Services:
         return self.core.t(key, partner=partner)
 
     async def _hold(
-        self, conn: aiosqlite.Connection, actor: Actor, text: str, awaiting: str, out: Outcome
+        self, conn: Conn, actor: Actor, text: str, awaiting: str, out: Outcome
     ) -> Outcome:
         """Keep the text (encrypted, for its writer only) and ask which flow it is for."""
         cur = await conn.execute(
@@ -131,7 +129,7 @@ class Services:
         )
         return out.say(Msg(actor.chat_id, self.core.t("route.which", partner=partner), buttons))
 
-    async def _partner_name(self, conn: aiosqlite.Connection, user_id: int) -> str:
+    async def _partner_name(self, conn: Conn, user_id: int) -> str:
         couple = await self.core.couple_of(conn, user_id)
         if couple is None:
             return self.core.t("common.your_partner")

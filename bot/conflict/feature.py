@@ -16,8 +16,6 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 
-import aiosqlite
-
 from bot import schedule
 from bot.conflict import machine as m
 from bot.conflict.machine import Agreement, Conv, Move
@@ -25,12 +23,13 @@ from bot.conflict.nudges import NudgeMatcher, as_commitment, looks_like_request
 from bot.conflict.store import Store
 from bot.conflict.views import Views
 from bot.core import Actor, Core, Safe
+from bot.db import Conn
 from bot.feature import Feature
 from bot.messages import Button, Msg, Outcome, rows
 from bot.safety import Safety
 
 # (conn, couple_id, doer_id, text, follow_up_at) -> promise id; see Promises.from_agreement.
-AgreementSink = Callable[[aiosqlite.Connection, int, int, str, int], Awaitable[int]]
+AgreementSink = Callable[[Conn, int, int, str, int], Awaitable[int]]
 
 # What a text is in each step, for `_accept` (the one place a turn is taken).
 TEXT_KIND = {
@@ -59,21 +58,19 @@ class Conflict(Feature):
 
     # -- stable entry points for other features ------------------------------------
 
-    async def load(self, conn: aiosqlite.Connection, conversation_id: int) -> Conv | None:
+    async def load(self, conn: Conn, conversation_id: int) -> Conv | None:
         return await self.store.load(conn, conversation_id)
 
-    async def open_for_couple(self, conn: aiosqlite.Connection, couple_id: int) -> Conv | None:
+    async def open_for_couple(self, conn: Conn, couple_id: int) -> Conv | None:
         return await self.store.open_for_couple(conn, couple_id)
 
-    async def open_for_user(self, conn: aiosqlite.Connection, user_id: int) -> Conv | None:
+    async def open_for_user(self, conn: Conn, user_id: int) -> Conv | None:
         return await self.store.open_for_user(conn, user_id)
 
-    async def _one(self, conn: aiosqlite.Connection, where: str, params: tuple) -> Conv | None:
+    async def _one(self, conn: Conn, where: str, params: tuple) -> Conv | None:
         return await self.store.one(conn, where, params)
 
-    async def accepted_agreements(
-        self, conn: aiosqlite.Connection, conversation_id: int
-    ) -> list[Agreement]:
+    async def accepted_agreements(self, conn: Conn, conversation_id: int) -> list[Agreement]:
         """What partners agreed to in a conversation, for the promises feature to follow up."""
         return await self.store.agreements(conn, conversation_id, "AND status = 'accepted'")
 
@@ -87,9 +84,7 @@ class Conflict(Feature):
                 return None
             return await self.store.keyboard_shown(conn, conv, chat_id, message_id)
 
-    async def _clear_keyboards(
-        self, conn: aiosqlite.Connection, conv: Conv, key: str | None = None
-    ) -> list[int]:
+    async def _clear_keyboards(self, conn: Conn, conv: Conv, key: str | None = None) -> list[int]:
         """A closed conversation leaves no live buttons behind."""
         spent = [
             Msg(chat, "", edit_message_id=mid, extra={"markup_only": True})
@@ -97,7 +92,7 @@ class Conflict(Feature):
         ]
         return await self.core.queue_all(conn, spent, key)
 
-    async def wants_text(self, conn: aiosqlite.Connection, actor: Actor) -> bool:
+    async def wants_text(self, conn: Conn, actor: Actor) -> bool:
         """Whether a private conversation would take what this user types now as its own
         (a topic, a turn, a request, their own words), as opposed to answering with a
         pointer. Out-of-turn words count: they are kept for their writer."""
@@ -112,7 +107,7 @@ class Conflict(Feature):
 
     async def _emit(
         self,
-        conn: aiosqlite.Connection,
+        conn: Conn,
         msgs: list[Msg],
         out: Outcome,
         actor_chat: int | None,
@@ -130,7 +125,7 @@ class Conflict(Feature):
         return out
 
     async def _private(
-        self, conn: aiosqlite.Connection, msg: Msg, out: Outcome, actor: Actor, key: str | None
+        self, conn: Conn, msg: Msg, out: Outcome, actor: Actor, key: str | None
     ) -> bool:
         """One message to a partner's private chat; False if `key` was used already."""
         msg = replace(msg, protect=True)
@@ -142,18 +137,16 @@ class Conflict(Feature):
             out.queued.append(new)
         return new is not None
 
-    async def _show(
-        self, conn: aiosqlite.Connection, conv: Conv, out: Outcome, actor: Actor | None
-    ) -> Outcome:
+    async def _show(self, conn: Conn, conv: Conv, out: Outcome, actor: Actor | None) -> Outcome:
         msgs = await self.views.screens(conn, conv)
         if conv.state == "rules" and not conv.rules_shown:
             await self.store.set_columns(conn, conv, rules_shown=1)
         return await self._emit(conn, msgs, out, actor.chat_id if actor else None)
 
-    async def _move(self, conn: aiosqlite.Connection, conv: Conv, move: Move) -> Conv:
+    async def _move(self, conn: Conn, conv: Conv, move: Move) -> Conv:
         return await self.store.move(conn, conv, move)
 
-    async def _tz(self, conn: aiosqlite.Connection, conv: Conv) -> str:
+    async def _tz(self, conn: Conn, conv: Conv) -> str:
         return (await self.store.quiet(conn, conv)).tz
 
     # -- /conflict -----------------------------------------------------------------
@@ -204,7 +197,7 @@ class Conflict(Feature):
     # -- text ------------------------------------------------------------------------
 
     async def private_text(
-        self, conn: aiosqlite.Connection, actor: Actor, text: str, out: Outcome
+        self, conn: Conn, actor: Actor, text: str, out: Outcome
     ) -> Outcome | None:
         conv = await self.store.open_for_user(conn, actor.user_id)
         if conv is None or conv.in_group or conv.state in ("parked", "scheduled"):
@@ -232,7 +225,7 @@ class Conflict(Feature):
         return conv.state == "requests"
 
     async def _on_text(
-        self, conn: aiosqlite.Connection, conv: Conv, actor: Actor, text: str, out: Outcome
+        self, conn: Conn, conv: Conv, actor: Actor, text: str, out: Outcome
     ) -> Outcome:
         """Every free text a conversation receives enters here (a topic named with
         /conflict too): kept if out of turn, held if it sounds harsh, else accepted. A
@@ -288,9 +281,7 @@ class Conflict(Feature):
             self.core.t(f"conflict.too_long_{what}", length=len(text), limit=limit),
         )
 
-    async def _hold(
-        self, conn: aiosqlite.Connection, conv: Conv, actor: Actor, text: str, out: Outcome
-    ) -> Outcome:
+    async def _hold(self, conn: Conn, conv: Conv, actor: Actor, text: str, out: Outcome) -> Outcome:
         """A message that sounds harsh waits with its writer: one suggestion, their choice."""
         for tid, _ in await self.store.turns(conn, conv, actor.user_id, "held"):
             await self.store.delete_turns(conn, [tid])  # only the newest is pending
@@ -317,7 +308,7 @@ class Conflict(Feature):
         return out
 
     async def _group_nudge(
-        self, conn: aiosqlite.Connection, conv: Conv, actor: Actor, text: str, out: Outcome
+        self, conn: Conn, conv: Conv, actor: Actor, text: str, out: Outcome
     ) -> None:
         """In the group the words are already visible: one private suggestion per half-turn."""
         found = self.nudges.kinds(text)
@@ -335,7 +326,7 @@ class Conflict(Feature):
         await self._private(conn, msg, out, actor, key)
 
     async def _accept(
-        self, conn: aiosqlite.Connection, conv: Conv, actor: Actor, text: str, out: Outcome
+        self, conn: Conn, conv: Conv, actor: Actor, text: str, out: Outcome
     ) -> Outcome:
         """The one place a conversation takes a partner's text as a turn, topic, request,
         offer or own words. Screens (gentle start-up, safety) run before this."""
@@ -384,7 +375,7 @@ class Conflict(Feature):
         return rows([done], self.views.repair(conv), self.views.tail(conv))
 
     async def _relay(
-        self, conn: aiosqlite.Connection, conv: Conv, actor: Actor, texts: list[str], out: Outcome
+        self, conn: Conn, conv: Conv, actor: Actor, texts: list[str], out: Outcome
     ) -> None:
         """In private mode, the partner sees what was written, in the writer's name."""
         if conv.in_group:
@@ -396,9 +387,7 @@ class Conflict(Feature):
         ]
         out.queued += await self.core.queue_all(conn, msgs)
 
-    async def _entered(
-        self, conn: aiosqlite.Connection, conv: Conv, out: Outcome, actor: Actor | None
-    ) -> Outcome:
+    async def _entered(self, conn: Conn, conv: Conv, out: Outcome, actor: Actor | None) -> Outcome:
         """Show the new step; when the floor passes, offer what the speaker kept."""
         await self._show(conn, conv, out, actor)
         if conv.state != "speaking" or conv.speaker is None:
@@ -419,7 +408,7 @@ class Conflict(Feature):
 
     async def _request_text(
         self,
-        conn: aiosqlite.Connection,
+        conn: Conn,
         conv: Conv,
         actor: Actor,
         text: str,
@@ -459,7 +448,7 @@ class Conflict(Feature):
             msgs.append(follow)
         return await self._emit(conn, msgs, out, actor.chat_id)
 
-    async def _requests_next(self, conn: aiosqlite.Connection, conv: Conv, uid: int) -> Msg | None:
+    async def _requests_next(self, conn: Conn, conv: Conv, uid: int) -> Msg | None:
         """What `uid` is asked next in private mode (the group's screen is shared)."""
         if conv.in_group:
             return None
@@ -469,7 +458,7 @@ class Conflict(Feature):
 
     async def _commit(
         self,
-        conn: aiosqlite.Connection,
+        conn: Conn,
         conv: Conv,
         actor: Actor,
         agreement: Agreement,
@@ -493,9 +482,7 @@ class Conflict(Feature):
         await self._emit(conn, self.views.everyone(conv, text), out, actor.chat_id)
         return await self._after_decision(conn, conv, actor, out)
 
-    async def _after_decision(
-        self, conn: aiosqlite.Connection, conv: Conv, actor: Actor, out: Outcome
-    ) -> Outcome:
+    async def _after_decision(self, conn: Conn, conv: Conv, actor: Actor, out: Outcome) -> Outcome:
         everything = await self.store.agreements(conn, conv.id)
         if m.settled(everything, (conv.initiator, conv.partner)):
             return await self._show(conn, conv, out, actor)
@@ -536,7 +523,7 @@ class Conflict(Feature):
 
     async def _pressed(
         self,
-        conn: aiosqlite.Connection,
+        conn: Conn,
         conv: Conv,
         actor: Actor,
         action: str,
@@ -604,7 +591,7 @@ class Conflict(Feature):
 
     async def _pick(
         self,
-        conn: aiosqlite.Connection,
+        conn: Conn,
         conv: Conv,
         actor: Actor,
         action: str,
@@ -620,7 +607,7 @@ class Conflict(Feature):
 
     async def _go(
         self,
-        conn: aiosqlite.Connection,
+        conn: Conn,
         conv: Conv,
         move: Move | None,
         out: Outcome,
@@ -634,9 +621,7 @@ class Conflict(Feature):
         conv = await self._move(conn, conv, move)
         return await self._entered(conn, conv, out, actor)
 
-    async def _done(
-        self, conn: aiosqlite.Connection, conv: Conv, actor: Actor, out: Outcome
-    ) -> Outcome:
+    async def _done(self, conn: Conn, conv: Conv, actor: Actor, out: Outcome) -> Outcome:
         """The speaker's bit is complete: passed on now (private mode), then repeated back."""
         since = await self.store.last_turn_id(conn, conv, "paraphrase")
         said = await self.store.turns(conn, conv, actor.user_id, "speak", since)
@@ -649,7 +634,7 @@ class Conflict(Feature):
         return await self._show(conn, conv, out, actor)
 
     async def _kept_choice(
-        self, conn: aiosqlite.Connection, conv: Conv, actor: Actor, arg: str, out: Outcome
+        self, conn: Conn, conv: Conv, actor: Actor, arg: str, out: Outcome
     ) -> Outcome:
         """Use it / Edit / Drop for what the new speaker wrote while listening."""
         t = self.core.t
@@ -688,7 +673,7 @@ class Conflict(Feature):
         return out
 
     async def _held_choice(
-        self, conn: aiosqlite.Connection, conv: Conv, actor: Actor, arg: str, out: Outcome
+        self, conn: Conn, conv: Conv, actor: Actor, arg: str, out: Outcome
     ) -> Outcome:
         """Send as it is / Rewrite for a message held by the gentle start-up check."""
         held = await self.store.turns(conn, conv, actor.user_id, "held")
@@ -705,9 +690,7 @@ class Conflict(Feature):
         out.clear_markup = True
         return await self._accept(conn, conv, actor, held[-1][1], out)
 
-    async def _slow_down(
-        self, conn: aiosqlite.Connection, conv: Conv, actor: Actor, out: Outcome
-    ) -> Outcome:
+    async def _slow_down(self, conn: Conn, conv: Conv, actor: Actor, out: Outcome) -> Outcome:
         """Repair: a one-line private signal to the partner, once per step."""
         other = conv.other(actor.user_id)
         names = await self.views.names(conn, conv)
@@ -718,9 +701,7 @@ class Conflict(Feature):
         out.toast = self.core.t(label, partner=names[other])
         return out
 
-    async def _try_again(
-        self, conn: aiosqlite.Connection, conv: Conv, actor: Actor, out: Outcome
-    ) -> Outcome:
+    async def _try_again(self, conn: Conn, conv: Conv, actor: Actor, out: Outcome) -> Outcome:
         """Repair: take back one's last words at this step, and say them again."""
         t, uid = self.core.t, actor.user_id
         what = m.try_again(conv, uid)
@@ -748,7 +729,7 @@ class Conflict(Feature):
         return out
 
     async def _schedule(
-        self, conn: aiosqlite.Connection, conv: Conv, actor: Actor, code: str, out: Outcome
+        self, conn: Conn, conv: Conv, actor: Actor, code: str, out: Outcome
     ) -> Outcome:
         quiet = await self.store.quiet(conn, conv)
         tz = quiet.tz
@@ -762,7 +743,7 @@ class Conflict(Feature):
         return await self._emit(conn, self.views.everyone(conv, text), out, actor.chat_id)
 
     async def _break(
-        self, conn: aiosqlite.Connection, conv: Conv, actor: Actor, code: str, out: Outcome
+        self, conn: Conn, conv: Conv, actor: Actor, code: str, out: Outcome
     ) -> Outcome:
         """A time-out is its caller's; the other may only propose a later return."""
         t = self.core.t
@@ -807,9 +788,7 @@ class Conflict(Feature):
             )
         return out
 
-    async def _ask_ready(
-        self, conn: aiosqlite.Connection, conv: Conv, actor: Actor, out: Outcome
-    ) -> Outcome:
+    async def _ask_ready(self, conn: Conn, conv: Conv, actor: Actor, out: Outcome) -> Outcome:
         """The other partner may ask whether the caller is ready; never end the break."""
         caller = conv.paused_by
         assert caller is not None
@@ -830,7 +809,7 @@ class Conflict(Feature):
 
     async def _resume(
         self,
-        conn: aiosqlite.Connection,
+        conn: Conn,
         conv: Conv,
         out: Outcome,
         actor: Actor | None,
@@ -854,7 +833,7 @@ class Conflict(Feature):
         return await self._emit(conn, msgs, out, actor.chat_id if actor else None, key)
 
     async def _round_menu(
-        self, conn: aiosqlite.Connection, conv: Conv, actor: Actor, arg: str, out: Outcome
+        self, conn: Conn, conv: Conv, actor: Actor, arg: str, out: Outcome
     ) -> Outcome:
         uid, t = actor.user_id, self.core.t
         if arg == "more":
@@ -876,7 +855,7 @@ class Conflict(Feature):
         return await self._show(conn, conv, out, actor)
 
     async def _no_request(
-        self, conn: aiosqlite.Connection, conv: Conv, actor: Actor, arg: str, out: Outcome
+        self, conn: Conn, conv: Conv, actor: Actor, arg: str, out: Outcome
     ) -> Outcome:
         """ "I have no request" / "Nothing to offer": one tap, recorded as such."""
         uid = actor.user_id
@@ -896,7 +875,7 @@ class Conflict(Feature):
 
     async def _decide(
         self,
-        conn: aiosqlite.Connection,
+        conn: Conn,
         conv: Conv,
         actor: Actor,
         action: str,
@@ -966,9 +945,7 @@ class Conflict(Feature):
         others = [Msg(c, text) for c in conv.chats if c != doer or conv.in_group]
         return await self._emit(conn, [*others, ask], out, actor.chat_id)
 
-    async def _finish(
-        self, conn: aiosqlite.Connection, conv: Conv, actor: Actor, out: Outcome
-    ) -> Outcome:
+    async def _finish(self, conn: Conn, conv: Conv, actor: Actor, out: Outcome) -> Outcome:
         everything = await self.store.agreements(conn, conv.id)
         if not m.settled(everything, (conv.initiator, conv.partner)):
             out.toast = self.core.t("conflict.stale")
@@ -978,9 +955,7 @@ class Conflict(Feature):
         summary = await self.views.summary(conn, conv, everything)
         return await self._emit(conn, self.views.everyone(conv, summary), out, actor.chat_id)
 
-    async def _end(
-        self, conn: aiosqlite.Connection, conv: Conv, actor: Actor, out: Outcome
-    ) -> Outcome:
+    async def _end(self, conn: Conn, conv: Conv, actor: Actor, out: Outcome) -> Outcome:
         agreements = [
             a
             for a in await self.store.agreements(conn, conv.id)
@@ -999,9 +974,7 @@ class Conflict(Feature):
             text += "\n\n" + await self.views.summary(conn, conv, agreements)
         return await self._emit(conn, self.views.everyone(conv, text), out, actor.chat_id)
 
-    async def _replace(
-        self, conn: aiosqlite.Connection, conv: Conv, actor: Actor, out: Outcome
-    ) -> Outcome:
+    async def _replace(self, conn: Conn, conv: Conv, actor: Actor, out: Outcome) -> Outcome:
         """A conversation that never began gives way to a new one, with a word to both."""
         if not conv.replaceable:
             out.toast = self.core.t("conflict.stale")

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import aiosqlite
-
 from bot import schedule
 from bot.conflict.machine import (
     FLOOR,
@@ -18,7 +16,7 @@ from bot.conflict.machine import (
     deadlines,
 )
 from bot.core import Core
-from bot.db import fetch_all, fetch_one
+from bot.db import Conn, Row, fetch_all, fetch_one
 
 CONV_COLUMNS = (
     "id",
@@ -55,12 +53,12 @@ class Store:
 
     # -- conversations ---------------------------------------------------------------
 
-    def _row(self, row: aiosqlite.Row) -> Conv:
+    def _row(self, row: Row) -> Conv:
         data: dict[str, Any] = dict(row)
         data["topic"] = self.core.cipher.decrypt(data["topic"]) if data["topic"] else ""
         return Conv(**data)
 
-    async def one(self, conn: aiosqlite.Connection, where: str, params: tuple) -> Conv | None:
+    async def one(self, conn: Conn, where: str, params: tuple) -> Conv | None:
         row = await fetch_one(
             conn,
             f"SELECT {', '.join('c.' + c for c in CONV_COLUMNS)} "
@@ -70,15 +68,15 @@ class Store:
         )
         return self._row(row) if row else None
 
-    async def load(self, conn: aiosqlite.Connection, conversation_id: int) -> Conv | None:
+    async def load(self, conn: Conn, conversation_id: int) -> Conv | None:
         return await self.one(conn, "c.id = ?", (conversation_id,))
 
-    async def open_for_couple(self, conn: aiosqlite.Connection, couple_id: int) -> Conv | None:
+    async def open_for_couple(self, conn: Conn, couple_id: int) -> Conv | None:
         return await self.one(
             conn, "c.couple_id = ? AND c.state NOT IN ('closed', 'ended')", (couple_id,)
         )
 
-    async def open_for_user(self, conn: aiosqlite.Connection, user_id: int) -> Conv | None:
+    async def open_for_user(self, conn: Conn, user_id: int) -> Conv | None:
         return await self.one(
             conn,
             "(c.initiator = ? OR c.partner = ?) AND c.state NOT IN ('closed', 'ended')",
@@ -87,7 +85,7 @@ class Store:
 
     async def create(
         self,
-        conn: aiosqlite.Connection,
+        conn: Conn,
         couple_id: int,
         initiator: int,
         partner: int,
@@ -114,13 +112,13 @@ class Store:
         assert conv is not None
         return conv
 
-    async def created_at(self, conn: aiosqlite.Connection, conv: Conv) -> int:
+    async def created_at(self, conn: Conn, conv: Conv) -> int:
         row = await fetch_one(
             conn, "SELECT created_at FROM conflict_conversations WHERE id = ?", (conv.id,)
         )
         return int(row["created_at"]) if row else self.core.now()
 
-    async def couple_saw_rules(self, conn: aiosqlite.Connection, conv: Conv) -> bool:
+    async def couple_saw_rules(self, conn: Conn, conv: Conv) -> bool:
         """The full rules card was shown to this couple before (here or in another talk)."""
         row = await fetch_one(
             conn,
@@ -129,7 +127,7 @@ class Store:
         )
         return row is not None
 
-    async def move(self, conn: aiosqlite.Connection, conv: Conv, move: Move) -> Conv:
+    async def move(self, conn: Conn, conv: Conv, move: Move) -> Conv:
         """The one way a conversation changes state: bump the version, reset the deadlines."""
         now = self.core.now()
         fields = dict(move.fields)
@@ -158,7 +156,7 @@ class Store:
             raise RuntimeError("conversation changed under a transition")
         return apply(conv, Move(move.state, fields))
 
-    async def set_columns(self, conn: aiosqlite.Connection, conv: Conv, **fields: Any) -> None:
+    async def set_columns(self, conn: Conn, conv: Conv, **fields: Any) -> None:
         """Bookkeeping within a step (no new version): heard_by, rules_shown, a cleared nudge."""
         unknown = set(fields) - _MOVABLE
         if unknown:
@@ -169,7 +167,7 @@ class Store:
         )
 
     async def keyboard_shown(
-        self, conn: aiosqlite.Connection, conv: Conv, chat_id: int, message_id: int
+        self, conn: Conn, conv: Conv, chat_id: int, message_id: int
     ) -> int | None:
         """Remember the chat's live keyboard; return the one it replaces (to take away)."""
         column = "live_partner" if chat_id == conv.partner and not conv.in_group else None
@@ -183,7 +181,7 @@ class Store:
         old = row["live"] if row else None
         return old if old is not None and old != message_id else None
 
-    async def live_keyboards(self, conn: aiosqlite.Connection, conv: Conv) -> list[tuple[int, int]]:
+    async def live_keyboards(self, conn: Conn, conv: Conv) -> list[tuple[int, int]]:
         """(chat, message id) of every live keyboard the conversation still shows."""
         row = await fetch_one(
             conn,
@@ -203,7 +201,7 @@ class Store:
         )
         return [(chat, mid) for chat, mid in found if mid is not None]
 
-    async def touch(self, conn: aiosqlite.Connection, conv: Conv) -> None:
+    async def touch(self, conn: Conn, conv: Conv) -> None:
         """Activity within a step: push the idle nudge and parking back (out of quiet hours)."""
         now = self.core.now()
         quiet = await self.quiet(conn, conv)
@@ -219,7 +217,7 @@ class Store:
             ),
         )
 
-    async def quiet(self, conn: aiosqlite.Connection, conv: Conv) -> schedule.Quiet:
+    async def quiet(self, conn: Conn, conv: Conv) -> schedule.Quiet:
         """The couple's quiet hours: no break or appointment ends, no nudge comes, in them."""
         couple = await self.core.couple_by_id(conn, conv.couple_id)
         if couple is None:  # dissolved meanwhile: nothing of it is scheduled any more
@@ -244,9 +242,7 @@ class Store:
 
     # -- turns ---------------------------------------------------------------------
 
-    async def add_turn(
-        self, conn: aiosqlite.Connection, conv: Conv, user_id: int, kind: str, text: str
-    ) -> int:
+    async def add_turn(self, conn: Conn, conv: Conv, user_id: int, kind: str, text: str) -> int:
         cur = await conn.execute(
             "INSERT INTO conflict_turns (conversation_id, user_id, round, kind, text, at) "
             "VALUES (?, ?, ?, ?, ?, ?)",
@@ -256,7 +252,7 @@ class Store:
 
     async def turns(
         self,
-        conn: aiosqlite.Connection,
+        conn: Conn,
         conv: Conv,
         user_id: int,
         kind: str,
@@ -271,7 +267,7 @@ class Store:
         )
         return [(r["id"], self.core.cipher.decrypt(r["text"])) for r in found]
 
-    async def last_turn_id(self, conn: aiosqlite.Connection, conv: Conv, kind: str) -> int:
+    async def last_turn_id(self, conn: Conn, conv: Conv, kind: str) -> int:
         row = await fetch_one(
             conn,
             "SELECT MAX(id) AS last FROM conflict_turns WHERE conversation_id = ? AND kind = ?",
@@ -279,7 +275,7 @@ class Store:
         )
         return int(row["last"] or 0) if row else 0
 
-    async def last_turn(self, conn: aiosqlite.Connection, conv: Conv, kind: str) -> str:
+    async def last_turn(self, conn: Conn, conv: Conv, kind: str) -> str:
         row = await fetch_one(
             conn,
             "SELECT text FROM conflict_turns WHERE conversation_id = ? AND kind = ? "
@@ -288,9 +284,7 @@ class Store:
         )
         return self.core.cipher.decrypt(row["text"]) if row else ""
 
-    async def set_kind(
-        self, conn: aiosqlite.Connection, ids: list[int], kind: str, round_: int
-    ) -> None:
+    async def set_kind(self, conn: Conn, ids: list[int], kind: str, round_: int) -> None:
         if ids:
             await conn.execute(
                 f"UPDATE conflict_turns SET kind = ?, round = ? WHERE id IN "
@@ -298,7 +292,7 @@ class Store:
                 (kind, round_, *ids),
             )
 
-    async def delete_turns(self, conn: aiosqlite.Connection, ids: list[int]) -> None:
+    async def delete_turns(self, conn: Conn, ids: list[int]) -> None:
         if ids:
             await conn.execute(
                 f"DELETE FROM conflict_turns WHERE id IN ({','.join('?' * len(ids))})", ids
@@ -307,7 +301,7 @@ class Store:
     # -- agreements ----------------------------------------------------------------
 
     async def agreements(
-        self, conn: aiosqlite.Connection, conversation_id: int, where: str = "", params: tuple = ()
+        self, conn: Conn, conversation_id: int, where: str = "", params: tuple = ()
     ) -> list[Agreement]:
         found = await fetch_all(
             conn,
@@ -334,7 +328,7 @@ class Store:
 
     async def add_agreement(
         self,
-        conn: aiosqlite.Connection,
+        conn: Conn,
         conv: Conv,
         kind: str,
         author: int,
@@ -363,7 +357,7 @@ class Store:
 
     async def set_agreement(
         self,
-        conn: aiosqlite.Connection,
+        conn: Conn,
         agreement_id: int,
         status: str,
         *,

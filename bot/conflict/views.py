@@ -8,13 +8,12 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-import aiosqlite
-
 from bot.callbacks import cb
 from bot.conflict.machine import FLOOR, Agreement, Conv, next_to_write, settled
 from bot.conflict.nudges import as_commitment
 from bot.conflict.store import Store
 from bot.core import Core, Safe
+from bot.db import Conn
 from bot.messages import Button, Msg, rows
 
 
@@ -23,7 +22,7 @@ class Views:
         self.core = core
         self.store = store
 
-    async def names(self, conn: aiosqlite.Connection, conv: Conv) -> dict[int | None, str]:
+    async def names(self, conn: Conn, conv: Conv) -> dict[int | None, str]:
         names: dict[int | None, str] = {None: ""}
         for uid in (conv.initiator, conv.partner):
             names[uid] = await self.core.first_name(conn, uid)
@@ -74,7 +73,7 @@ class Views:
         live = replace(msg, protect=True)  # a step's screen may show the partner's words
         return replace(live, extra={**msg.extra, "live": conv.id}) if msg.buttons else live
 
-    async def screens(self, conn: aiosqlite.Connection, conv: Conv) -> list[Msg]:
+    async def screens(self, conn: Conn, conv: Conv) -> list[Msg]:
         names = await self.names(conn, conv)
         full_rules = conv.state == "rules" and not await self.store.couple_saw_rules(conn, conv)
         found = [await self.screen(conn, conv, names, chat, full_rules) for chat in conv.chats]
@@ -82,7 +81,7 @@ class Views:
 
     async def screen(
         self,
-        conn: aiosqlite.Connection,
+        conn: Conn,
         conv: Conv,
         names: dict[int | None, str],
         chat: int,
@@ -197,7 +196,7 @@ class Views:
         return None
 
     async def _requests(
-        self, conn: aiosqlite.Connection, conv: Conv, names: dict[int | None, str], chat: int
+        self, conn: Conn, conv: Conv, names: dict[int | None, str], chat: int
     ) -> Msg:
         """Exactly what the requests step still waits for, for this chat."""
         t = self.core.t
@@ -272,9 +271,7 @@ class Views:
             ]
         )
 
-    async def summary(
-        self, conn: aiosqlite.Connection, conv: Conv, agreements: list[Agreement]
-    ) -> str:
+    async def summary(self, conn: Conn, conv: Conv, agreements: list[Agreement]) -> str:
         """Each agreement in its doer's own words; a "not now" without who said it to whom."""
         t = self.core.t
         names = await self.names(conn, conv)

@@ -12,11 +12,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import aiosqlite
-
 from bot import chart, schedule
 from bot.callbacks import cb
 from bot.core import Actor, Core, Couple
+from bot.db import Conn, Row
 from bot.feature import Feature
 from bot.messages import CAPTION_LIMIT, Button, Msg, Outcome, split_message
 from bot.promises import local_day
@@ -60,7 +59,7 @@ class Summaries(Feature):
 
     # -- rendering -------------------------------------------------------------
 
-    async def _names(self, conn: aiosqlite.Connection, couple: Couple) -> dict[int, str]:
+    async def _names(self, conn: Conn, couple: Couple) -> dict[int, str]:
         return {u: await self.core.first_name(conn, u) for u in couple.users}
 
     def _trend(
@@ -69,9 +68,7 @@ class Summaries(Feature):
         tr = trend(history, couple.users, self._about, week)
         return tr, self.views.chart_lines(tr, names, couple.users)
 
-    async def render(
-        self, conn: aiosqlite.Connection, couple: Couple, week: str, end: int
-    ) -> Rendered:
+    async def render(self, conn: Conn, couple: Couple, week: str, end: int) -> Rendered:
         t, v = self.core.t, self.views
         users = couple.users
         names = await self._names(conn, couple)
@@ -117,7 +114,7 @@ class Summaries(Feature):
 
     async def _promises_and_thanks(
         self,
-        conn: aiosqlite.Connection,
+        conn: Conn,
         couple: Couple,
         names: dict[int, str],
         end: int,
@@ -214,9 +211,7 @@ class Summaries(Feature):
 
     # -- /summary, /history ----------------------------------------------------
 
-    async def _show(
-        self, conn: aiosqlite.Connection, couple: Couple, row: aiosqlite.Row
-    ) -> tuple[str, Rendered]:
+    async def _show(self, conn: Conn, couple: Couple, row: Row) -> tuple[str, Rendered]:
         """The stored text, and the chart data up to that week (drawn again on request)."""
         names = await self._names(conn, couple)
         history = await store.history(conn, couple.id, row["week"])
@@ -246,7 +241,7 @@ class Summaries(Feature):
         zone = couple.timezone or self.core.settings.default_timezone
         return schedule.iso_week(self.core.clock.now(), zone)
 
-    async def _so_far(self, conn: aiosqlite.Connection, couple: Couple, since: int | None) -> str:
+    async def _so_far(self, conn: Conn, couple: Couple, since: int | None) -> str:
         """This week's promises and thanks up to now; answers wait for the check-in."""
         names = await self._names(conn, couple)
         lines = [self.core.t("summary.so_far"), ""]
@@ -304,9 +299,7 @@ class Summaries(Feature):
             out.reply += [Msg(actor.chat_id, part, protect=True) for part in split_message(answers)]
         return out
 
-    async def _past(
-        self, conn: aiosqlite.Connection, couple: Couple, row: aiosqlite.Row, actor: Actor
-    ) -> str | None:
+    async def _past(self, conn: Conn, couple: Couple, row: Row, actor: Actor) -> str | None:
         if row["checkin_id"] is None:
             return None
         me, partner = actor.user_id, couple.partner_of(actor.user_id)

@@ -5,18 +5,14 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-import aiosqlite
-
 from bot.crypto import Cipher
-from bot.db import fetch_all, fetch_one
+from bot.db import Conn, Row, fetch_all, fetch_one
 from bot.summary.numbers import PromiseRow, WeekData
 
 HISTORY_ROWS = 12
 
 
-async def history(
-    conn: aiosqlite.Connection, couple_id: int, up_to: str, limit: int = 13
-) -> list[WeekData]:
+async def history(conn: Conn, couple_id: int, up_to: str, limit: int = 13) -> list[WeekData]:
     """Closed check-in weeks up to and including `up_to`, oldest first (three queries)."""
     checkins = await fetch_all(
         conn,
@@ -60,9 +56,7 @@ async def history(
     return out
 
 
-async def promise_rows(
-    conn: aiosqlite.Connection, cipher: Cipher, couple_id: int
-) -> list[PromiseRow]:
+async def promise_rows(conn: Conn, cipher: Cipher, couple_id: int) -> list[PromiseRow]:
     return [
         PromiseRow(
             r["promiser_id"],
@@ -82,7 +76,7 @@ async def promise_rows(
     ]
 
 
-async def thanks_count(conn: aiosqlite.Connection, couple_id: int, start: int, end: int) -> int:
+async def thanks_count(conn: Conn, couple_id: int, start: int, end: int) -> int:
     """Thanks passed between the two in [start, end): one figure, never per person."""
     row = await fetch_one(
         conn,
@@ -93,9 +87,7 @@ async def thanks_count(conn: aiosqlite.Connection, couple_id: int, start: int, e
     return int(row[0]) if row else 0
 
 
-async def stored(
-    conn: aiosqlite.Connection, couple_id: int, summary_id: int | None = None
-) -> aiosqlite.Row | None:
+async def stored(conn: Conn, couple_id: int, summary_id: int | None = None) -> Row | None:
     """The couple's latest summary, or the one with `summary_id` if it is theirs."""
     sql = "SELECT * FROM summaries WHERE couple_id = ? "
     params: tuple = (couple_id,)
@@ -105,7 +97,7 @@ async def stored(
     return await fetch_one(conn, sql + "ORDER BY week DESC LIMIT 1", params)
 
 
-async def listing(conn: aiosqlite.Connection, couple_id: int) -> list[aiosqlite.Row]:
+async def listing(conn: Conn, couple_id: int) -> list[Row]:
     return await fetch_all(
         conn,
         "SELECT id, week, headline FROM summaries WHERE couple_id = ? ORDER BY week DESC LIMIT ?",
@@ -114,7 +106,7 @@ async def listing(conn: aiosqlite.Connection, couple_id: int) -> list[aiosqlite.
 
 
 async def insert(
-    conn: aiosqlite.Connection,
+    conn: Conn,
     couple_id: int,
     week: str,
     checkin_id: int,
@@ -131,7 +123,7 @@ async def insert(
     return cur.rowcount == 1
 
 
-async def open_week(conn: aiosqlite.Connection, couple_id: int) -> str | None:
+async def open_week(conn: Conn, couple_id: int) -> str | None:
     row = await fetch_one(
         conn,
         "SELECT week FROM checkins WHERE couple_id = ? AND status = 'open' "
@@ -153,7 +145,7 @@ class PastAnswer:
 
 
 async def past_answers(
-    conn: aiosqlite.Connection, cipher: Cipher, checkin_id: int, users: tuple[int, ...]
+    conn: Conn, cipher: Cipher, checkin_id: int, users: tuple[int, ...]
 ) -> tuple[str | None, list[str], list[PastAnswer]]:
     """A check-in's status, items and the given users' answers (decrypted), for /history."""
     row = await fetch_one(conn, "SELECT status, items FROM checkins WHERE id = ?", (checkin_id,))
