@@ -36,6 +36,9 @@ def main(argv: list[str]) -> int:
     parser.add_argument("rest", nargs="*", help=argparse.SUPPRESS)
     parser.add_argument("--couples", type=int, default=1000, help="benchmark 1 (default 1000)")
     parser.add_argument("--latency", type=float, default=0.05, help="fake API s/call (0.05)")
+    parser.add_argument(
+        "--runs", type=int, default=5, help="benchmark 1: interleaved runs of each bot (5)"
+    )
     parser.add_argument("--schedule-couples", type=int, default=100_000, help="benchmark 2")
     parser.add_argument("--due", type=int, default=1000, help="benchmark 2: due now (1000)")
     parser.add_argument("--fanout", type=int, default=5000, help="benchmark 3: due check-ins")
@@ -53,7 +56,7 @@ def main(argv: list[str]) -> int:
     if args.which == "updates":
         from bench import updates
 
-        updates.main(args.couples, args.latency)
+        updates.main(args.couples, args.latency, args.runs)
         return 0
     if args.which == "schedule":
         from bench import schedule
@@ -69,7 +72,7 @@ def main(argv: list[str]) -> int:
     print(f"machine: {machine()}")
     common = ["--latency", str(args.latency)]
     runs = [
-        ["updates", "--couples", str(args.couples)],
+        ["updates", "--couples", str(args.couples), "--runs", str(args.runs)],
         ["schedule", "--schedule-couples", str(args.schedule_couples), "--due", str(args.due)],
         ["fanout", "--fanout", str(args.fanout), "--ceiling", str(args.ceiling)],
     ]

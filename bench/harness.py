@@ -1,12 +1,13 @@
 """What the three benchmarks share: a seeded database, a timed fake Bot API, timed processors.
 
-Handling time "excluding API latency" is measured per update: the time its handlers ran,
-minus the time spent inside Bot API calls (the fake's sleep), which a context variable
-attributes to the update that made the call.
+Handling time is measured per update: the time its handlers ran, minus the fake API's
+sleep for each call it made (`latency` × calls). The time an update waits for the loop
+to come back to it after a call (a saturated loop) counts as handling, for both bots.
 """
 
 from __future__ import annotations
 
+import asyncio
 import resource
 import sqlite3
 import statistics
@@ -16,8 +17,9 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
+import aiosqlite
 from telegram import Update
 from telegram.ext import SimpleUpdateProcessor
 
@@ -105,9 +107,9 @@ class Record:
     methods: list[str] = field(default_factory=list)
     params: list[dict[str, Any]] = field(default_factory=list)  # what each call carried
 
-    @property
-    def own(self) -> float:
-        return self.total - self.api
+    def own(self, latency: float) -> float:
+        """Handling: all the update's time but the fake API's sleep."""
+        return self.total - latency * len(self.methods)
 
 
 CURRENT: ContextVar[Record | None] = ContextVar("bench_record", default=None)
@@ -170,6 +172,58 @@ def pct(values: list[float], q: float) -> float:
     if len(values) == 1:
         return values[0]
     return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1]
+
+
+class TimedLock(asyncio.Lock):
+    """`Database`'s lock, timing how long it is held (works on any version of bot/db.py)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.held = 0.0
+        self.longest = 0.0
+        self.times = 0
+        self._since = 0.0
+
+    async def acquire(self) -> Literal[True]:
+        await super().acquire()
+        self._since = time.perf_counter()
+        return True
+
+    def release(self) -> None:
+        held = time.perf_counter() - self._since
+        self.held += held
+        self.longest = max(self.longest, held)
+        self.times += 1
+        super().release()
+
+
+class RoundTrips:
+    """Counts functions handed to aiosqlite's thread while installed."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._original = aiosqlite.Connection._execute
+
+    def __enter__(self) -> RoundTrips:
+        original = self._original
+
+        async def counted(conn: Any, fn: Any, *args: Any, **kwargs: Any) -> Any:
+            self.count += 1
+            return await original(conn, fn, *args, **kwargs)
+
+        aiosqlite.Connection._execute = counted  # type: ignore[method-assign]
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        aiosqlite.Connection._execute = self._original  # type: ignore[method-assign]
+
+
+def spread(values: list[float], fmt: str = "{:.2f}") -> str:
+    """'median (min–max)' of repeated runs."""
+    if not values:
+        return "—"
+    lo, mid, hi = min(values), statistics.median(values), max(values)
+    return f"{fmt.format(mid)} ({fmt.format(lo)}–{fmt.format(hi)})"
 
 
 def rss_mb() -> float:

@@ -5,12 +5,19 @@ moment: 2N callback queries go through the application's update queue (as pollin
 webhook would put them) and its update processor, against a fake Bot API that takes
 `latency` seconds per call. The bare bot gets the same updates through the same queue
 and fake API and makes, for each update, exactly the Bot API calls Trellis made for it
-(answerCallbackQuery, editMessageText, sendMessage...), with no storage and no logic.
+(answerCallbackQuery, editMessageText, sendMessage...) with the same fields, with no
+storage and no logic.
+
+The two run interleaved (`runs` times each, alternating which goes first) and the
+figures are medians with their ranges: on a shared machine a single rate moves by ±20%.
+CPU per update (process time over the burst) is the steadier figure.
 """
 
 from __future__ import annotations
 
 import asyncio
+import resource
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -19,7 +26,18 @@ from typing import Any
 from telegram import InlineKeyboardMarkup, Update
 from telegram.ext import ApplicationBuilder, TypeHandler
 
-from bench.harness import NOW, TimedAPI, TimedOrdered, TimedSimple, pct, seed, user_ids
+from bench.harness import (
+    NOW,
+    RoundTrips,
+    TimedAPI,
+    TimedLock,
+    TimedOrdered,
+    TimedSimple,
+    pct,
+    seed,
+    spread,
+    user_ids,
+)
 from bot.app import TRELLIS_DEFAULTS
 from bot.clock import ManualClock
 from handlers.ratelimit import TrellisRateLimiter
@@ -53,7 +71,29 @@ def press(update_id: int, user: int, chat: int, message_id: int, data: str) -> d
     }
 
 
-async def trellis(db_path: Path, couples: int, latency: float) -> dict[str, Any]:
+class Burst:
+    """Process-wide costs of one burst: wall time, CPU time, voluntary context switches."""
+
+    def __enter__(self) -> Burst:
+        self.wall = time.perf_counter()
+        self.cpu = time.process_time()
+        self.switches = resource.getrusage(resource.RUSAGE_SELF).ru_nvcsw
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.wall = time.perf_counter() - self.wall
+        self.cpu = time.process_time() - self.cpu
+        self.switches = resource.getrusage(resource.RUSAGE_SELF).ru_nvcsw - self.switches
+
+
+async def trellis(couples: int, latency: float) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory() as tmp:
+        db_path = Path(tmp) / "bench.sqlite3"
+        await seed(db_path, couples, due=couples, now=int(NOW.timestamp()))
+        return await _trellis(db_path, couples, latency)
+
+
+async def _trellis(db_path: Path, couples: int, latency: float) -> dict[str, Any]:
     api = TimedAPI()
     world = World(db_path=db_path, clock=ManualClock(NOW), api=api, rate_limiter=limiter())
     await world.start()
@@ -77,13 +117,14 @@ async def trellis(db_path: Path, couples: int, latency: float) -> dict[str, Any]
     # The real processor, timed; the app's own one is swapped before the app starts.
     processor = TimedOrdered(max_running=RUNNING)
     world.app._update_processor = processor
+    lock = TimedLock()
+    world.app.bot_data["services"].core.db._lock = lock
     api.latency = latency
     await world.app.start()
-    started = time.perf_counter()
-    for data in updates:
-        await world.app.update_queue.put(Update.de_json(data, world.app.bot))
-    await world.app.update_queue.join()
-    elapsed = time.perf_counter() - started
+    with RoundTrips() as trips, Burst() as burst:
+        for data in updates:
+            await world.app.update_queue.put(Update.de_json(data, world.app.bot))
+        await world.app.update_queue.join()
     await world.app.stop()
     world.check_errors()
     await world.stop()
@@ -98,10 +139,12 @@ async def trellis(db_path: Path, couples: int, latency: float) -> dict[str, Any]
         for u in updates
     }
     return {
-        "elapsed": elapsed,
+        "burst": burst,
         "records": processor.records,
         "updates": updates,
         "methods": methods,
+        "lock": lock,
+        "trips": trips.count,
         "api": api,
     }
 
@@ -110,12 +153,14 @@ async def bare(
     updates: list[dict[str, Any]],
     methods: dict[int, list[tuple[str, dict[str, Any]]]],
     api: TimedAPI,
-) -> Any:
+) -> dict[str, Any]:
+    """The bare bot, on the fake API Trellis used (it knows the messages to edit)."""
     processor = TimedSimple(RUNNING)
 
     async def same_calls(update: Update, context: Any) -> None:
-        """Exactly the Bot API calls Trellis made for this update, with the same texts and
-        buttons (so both bots pay PTB the same to build requests and parse answers)."""
+        """Exactly the Bot API calls Trellis made for this update, with the same texts,
+        buttons and optional fields (so both bots pay PTB the same to build requests and
+        parse answers)."""
         query = update.callback_query
         assert query is not None and query.message is not None
         chat_id, message_id = query.message.chat.id, query.message.message_id
@@ -123,13 +168,18 @@ async def bare(
             markup = params.get("reply_markup")
             keyboard = InlineKeyboardMarkup.de_json(markup, context.bot) if markup else None
             if method == "answerCallbackQuery":
-                await query.answer(params.get("text"))
+                await query.answer(params.get("text"), show_alert=params.get("show_alert"))
             elif method == "editMessageText":
                 await context.bot.edit_message_text(
                     params["text"], chat_id=chat_id, message_id=message_id, reply_markup=keyboard
                 )
             else:
-                await context.bot.send_message(chat_id, params["text"], reply_markup=keyboard)
+                await context.bot.send_message(
+                    chat_id,
+                    params["text"],
+                    reply_markup=keyboard,
+                    protect_content=params.get("protect_content"),
+                )
 
     app = (
         ApplicationBuilder()
@@ -144,48 +194,129 @@ async def bare(
     app.add_handler(TypeHandler(Update, same_calls))
     await app.initialize()
     await app.start()
-    started = time.perf_counter()
-    for data in updates:
-        await app.update_queue.put(Update.de_json(data, app.bot))
-    await app.update_queue.join()
-    elapsed = time.perf_counter() - started
+    with Burst() as burst:
+        for data in updates:
+            await app.update_queue.put(Update.de_json(data, app.bot))
+        await app.update_queue.join()
     await app.stop()
     await app.shutdown()
-    return {"elapsed": elapsed, "records": processor.records}
+    return {"burst": burst, "records": processor.records}
 
 
-def summary(name: str, run: dict[str, Any], n: int) -> dict[str, float]:
-    own = [r.own * 1000 for r in run["records"].values()]
-    calls = sum(len(r.methods) for r in run["records"].values())
-    figures = {
-        "updates_per_s": n / run["elapsed"],
-        "p50_ms": pct(own, 50),
-        "p99_ms": pct(own, 99),
-        "api_calls_per_update": calls / max(1, len(run["records"])),
+def figures(run: dict[str, Any], n: int, latency: float) -> dict[str, float]:
+    records = run["records"].values()
+    own = [r.own(latency) * 1000 for r in records]
+    inside = [(r.total - r.api) * 1000 for r in records]  # the old figure: all API time out
+    burst: Burst = run["burst"]
+    out = {
+        "rate": n / burst.wall,
+        "p50": pct(own, 50),
+        "p99": pct(own, 99),
+        "in50": pct(inside, 50),
+        "in99": pct(inside, 99),
+        "cpu_ms": burst.cpu * 1000 / n,
+        "switches": burst.switches / n,
+        "calls": sum(len(r.methods) for r in records) / max(1, len(records)),
     }
-    print(
-        f"  {name:8} {figures['updates_per_s']:8.1f} updates/s   handling excl. API: "
-        f"p50 {figures['p50_ms']:6.2f} ms  p99 {figures['p99_ms']:7.2f} ms   "
-        f"({figures['api_calls_per_update']:.1f} API calls/update, {run['elapsed']:.2f} s)"
+    if "lock" in run:
+        lock: TimedLock = run["lock"]
+        out["lock_share"] = lock.held / burst.wall
+        out["lock_per_update_ms"] = lock.held * 1000 / n
+        out["lock_longest_ms"] = lock.longest * 1000
+        out["trips"] = run["trips"] / n
+    return out
+
+
+def line(name: str, f: dict[str, float]) -> str:
+    text = (
+        f"  {name:8} {f['rate']:7.1f} updates/s  handling p50 {f['p50']:6.2f} ms "
+        f"p99 {f['p99']:7.2f} ms  CPU {f['cpu_ms']:.2f} ms/update  "
+        f"{f['switches']:.1f} ctx switches/update\n"
+        f"           (excluding all time inside API calls: p50 {f['in50']:.2f} ms "
+        f"p99 {f['in99']:.2f} ms)"
     )
-    return figures
+    if "lock_share" in f:
+        text += (
+            f"\n           lock held {f['lock_share']:.0%} of the burst, "
+            f"{f['lock_per_update_ms']:.3f} ms/update, longest {f['lock_longest_ms']:.1f} ms; "
+            f"{f['trips']:.2f} round trips to the db thread/update"
+        )
+    return text
 
 
-async def run(couples: int, latency: float) -> dict[str, Any]:
-    with tempfile.TemporaryDirectory() as tmp:
-        db_path = Path(tmp) / "bench.sqlite3"
-        await seed(db_path, couples, due=couples, now=int(NOW.timestamp()))
-        ours = await trellis(db_path, couples, latency)
-    n = len(ours["updates"])
-    print(f"1. updates: {couples} couples, {n} presses at once, fake API latency {latency:.3f} s")
-    ours["api"].latency = latency
-    theirs = await bare(ours["updates"], ours["methods"], ours["api"])
-    a = summary("trellis", ours, n)
-    b = summary("bare PTB", theirs, n)
-    ratio = a["updates_per_s"] / b["updates_per_s"]
-    print(f"  ratio trellis / bare: {ratio:.2f} (target >= 0.7)")
-    return {"trellis": a, "bare": b, "ratio": ratio}
+def same_fields(a: dict[int, Any], b: dict[int, Any]) -> bool:
+    """Both bots made the same calls with the same parameter names for every update."""
+    return all(
+        [(m, sorted(p)) for m, p in zip(a[k].methods, a[k].params, strict=True)]
+        == [(m, sorted(p)) for m, p in zip(b[k].methods, b[k].params, strict=True)]
+        for k in a
+    )
 
 
-def main(couples: int, latency: float) -> dict[str, Any]:
-    return asyncio.run(run(couples, latency))
+async def run(couples: int, latency: float, runs: int = 5) -> dict[str, Any]:
+    n = 2 * couples
+    print(
+        f"1. updates: {couples} couples, {n} presses at once, fake API latency {latency:.3f} s, "
+        f"{runs} interleaved runs"
+    )
+    ours: list[dict[str, float]] = []
+    theirs: list[dict[str, float]] = []
+    first = await trellis(couples, latency)
+    ours.append(figures(first, n, latency))
+    print(line("trellis", ours[-1]))
+    same = True
+    for i in range(runs):
+        order = ["bare", "trellis"] if i % 2 == 0 else ["trellis", "bare"]
+        for who in order:
+            if who == "trellis":
+                if i == 0:
+                    continue  # the first Trellis run above gave the calls to copy
+                ours.append(figures(await trellis(couples, latency), n, latency))
+                print(line("trellis", ours[-1]))
+            else:
+                got = await bare(first["updates"], first["methods"], first["api"])
+                same = same and same_fields(first["records"], got["records"])
+                theirs.append(figures(got, n, latency))
+                print(line("bare PTB", theirs[-1]))
+    ratios = [a["rate"] / b["rate"] for a, b in zip(ours, theirs, strict=True)]
+    cpu = [a["cpu_ms"] / b["cpu_ms"] for a, b in zip(ours, theirs, strict=True)]
+
+    def med(rows: list[dict[str, float]], key: str, fmt: str = "{:.2f}") -> str:
+        return spread([r[key] for r in rows], fmt)
+
+    print(f"  same calls and fields in both bots: {'yes' if same else 'NO'}")
+    print("  medians (min–max) of the runs:")
+    print(
+        f"    updates/s   trellis {med(ours, 'rate', '{:.0f}')}  "
+        f"bare {med(theirs, 'rate', '{:.0f}')}"
+    )
+    print(f"    ratio trellis / bare: {spread(ratios)} (target >= 0.8)")
+    print(
+        f"    handling p50 trellis {med(ours, 'p50')} ms  bare {med(theirs, 'p50')} ms; "
+        f"p99 trellis {med(ours, 'p99')} ms (target < 50)  bare {med(theirs, 'p99')} ms"
+    )
+    print(
+        f"    excluding all time inside API calls: p50 trellis {med(ours, 'in50')} ms "
+        f"bare {med(theirs, 'in50')} ms; p99 trellis {med(ours, 'in99')} ms "
+        f"bare {med(theirs, 'in99')} ms"
+    )
+    print(
+        f"    CPU per update trellis {med(ours, 'cpu_ms', '{:.3f}')} ms  "
+        f"bare {med(theirs, 'cpu_ms', '{:.3f}')} ms; trellis / bare {spread(cpu)} "
+        "(target <= 1.4)"
+    )
+    print(
+        f"    lock held {med(ours, 'lock_share', '{:.0%}')} of the burst, longest hold "
+        f"{med(ours, 'lock_longest_ms', '{:.1f}')} ms; round trips to the db thread "
+        f"{med(ours, 'trips')}/update"
+    )
+    return {
+        "ratio": statistics.median(ratios),
+        "cpu_ratio": statistics.median(cpu),
+        "trellis": ours,
+        "bare": theirs,
+    }
+
+
+def main(couples: int, latency: float, runs: int = 5) -> dict[str, Any]:
+    return asyncio.run(run(couples, latency, runs))
