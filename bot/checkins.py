@@ -12,7 +12,6 @@ so a restart continues where they were. States of a check-in:
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import html
 import json
@@ -21,15 +20,17 @@ from dataclasses import dataclass
 from bot import schedule
 from bot.callbacks import cb
 from bot.composition import Past, compose
-from bot.core import COUPLE_COLUMNS, Actor, Core, Couple, Safe, couple_from_row
+from bot.core import COUPLE_COLUMNS, Actor, Core, Couple, Ref, Safe, couple_from_row
 from bot.db import Conn, Row, fetch_all, fetch_one
 from bot.feature import Feature, TextRoute
 from bot.messages import Button, Msg, Outcome, rows, split_message
 from bot.safety import Hold, Safety
 
 SWEEP_BATCH = 1000
+OPEN_CHUNK = 200  # due couples opened per transaction: keeps each lock hold short
 MAX_TYPED = 600  # a note or open answer; keeps every reveal item far below 4096 characters
 GAP = 2  # a difference of two points or more is pointed out
+QUESTION_REF = "checkin.question"  # a question owed by reference (see `Ref`)
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +50,7 @@ class Checkins(Feature):
         # A held note or open answer, shared before the reveal, is shown in it.
         self.safety.releasers["note"] = self._release_held
         self.safety.releasers["answer"] = self._release_held
+        core.renderers[QUESTION_REF] = self._question_by_id
 
     # -- opening -----------------------------------------------------------------
 
@@ -173,13 +175,14 @@ class Checkins(Feature):
                 for u in c.users
             ],
         )
-        owed = []
+        owed: list[tuple[str, Msg | Ref]] = []
         for cid, (c, _, items) in new:
-            first = self._question(c.user_a, cid, tuple(items), 0, intro=True)
-            owed.append((f"ci:{cid}:open:{c.user_a}", first))
-            owed.append((f"ci:{cid}:open:{c.user_b}", dataclasses.replace(first, chat_id=c.user_b)))
-        # Question texts are content, not anything a user wrote: no need to encrypt them.
-        return await self.core.queue_many(conn, owed, encrypt=False)
+            # Ids only: the outbox renders the question when it sends it.
+            args = {"checkin_id": cid, "qid": items[0], "pos": 0, "total": len(items)}
+            args["intro"] = True
+            for user in c.users:
+                owed.append((f"ci:{cid}:open:{user}", Ref(user, QUESTION_REF, args)))
+        return await self.core.queue_many(conn, owed)
 
     async def open_now(self, actor: Actor) -> Outcome:
         """/checkin: continue the open check-in, or offer to open this week's early."""
@@ -311,8 +314,14 @@ class Checkins(Feature):
     def _question(
         self, chat: int, checkin_id: int, items: tuple[str, ...], pos: int, *, intro: bool = False
     ) -> Msg:
-        q = self.core.content.question(items[pos])
-        text = self._question_text(q.id, pos, len(items), intro)
+        return self._question_by_id(chat, checkin_id, items[pos], pos, len(items), intro)
+
+    def _question_by_id(
+        self, chat: int, checkin_id: int, qid: str, pos: int, total: int, intro: bool = False
+    ) -> Msg:
+        """A question screen from ids alone (also what a `Ref` in the outbox renders)."""
+        q = self.core.content.question(qid)
+        text = self._question_text(q.id, pos, total, intro)
         back = (
             [Button(self.core.t("checkin.back"), cb("ci", checkin_id, pos, "back"))] if pos else []
         )
@@ -794,23 +803,33 @@ class Checkins(Feature):
     # -- the sweep: open, remind, close ------------------------------------------------
 
     async def sweep(self) -> list[int]:
+        """Off the loop, in short transactions: due couples a chunk at a time (each chunk
+        opens its check-ins and moves their next due moment together), then the rest."""
         queued: list[int] = []
         now = self.core.now()
-        async with self.core.db.tx() as conn:
-            queued += await self._open_due(conn, now)
-            queued += await self._remind(conn, now)
-            queued += await self._tell_unreachable(conn)
-            queued += await self._close_expired(conn, now)
+        for _ in range(0, SWEEP_BATCH, OPEN_CHUNK):
+            opened, full = await self.core.db.job(self._open_due, now)
+            queued += opened
+            if not full:
+                break
+        queued += await self.core.db.job(self._sweep_open, now)
         return queued
 
-    async def _open_due(self, conn: Conn, now: int) -> list[int]:
+    async def _sweep_open(self, conn: Conn, now: int) -> list[int]:
+        queued = await self._remind(conn, now)
+        queued += await self._tell_unreachable(conn)
+        queued += await self._close_expired(conn, now)
+        return queued
+
+    async def _open_due(self, conn: Conn, now: int) -> tuple[list[int], bool]:
+        """Up to OPEN_CHUNK due couples; also whether there may be more."""
         due = [
             couple_from_row(r)
             for r in await fetch_all(
                 conn,
                 f"SELECT {COUPLE_COLUMNS} FROM couples WHERE next_due_at <= ? AND stage = 'active' "
                 "ORDER BY next_due_at LIMIT ?",
-                (now, SWEEP_BATCH),
+                (now, OPEN_CHUNK),
             )
         ]
         window = int(self.core.settings.checkin_window.total_seconds())
@@ -837,7 +856,7 @@ class Checkins(Feature):
             moves.append((schedule.ts(nxt), couple.id))
         queued = await self._open_many(conn, wanted)
         await conn.executemany("UPDATE couples SET next_due_at = ? WHERE id = ?", moves)
-        return queued
+        return queued, len(due) == OPEN_CHUNK
 
     async def _remind(self, conn: Conn, now: int) -> list[int]:
         rows_ = await fetch_all(

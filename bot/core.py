@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import html
-from dataclasses import dataclass
-from typing import Protocol
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 from bot import schedule
 from bot.clock import Clock
@@ -92,6 +94,23 @@ def couple_from_row(row: Row) -> Couple:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class Ref:
+    """A message owed by reference: ids only, rendered from content when the outbox sends it
+    (`Core.renderers[render](chat_id, **args)`), so the sweep does not render thousands.
+    If the content it names is gone by then, that row fails alone."""
+
+    chat_id: int
+    render: str
+    args: dict[str, Any]
+
+    def to_json(self) -> str:
+        return json.dumps({"ref": self.render, "chat_id": self.chat_id, "args": self.args})
+
+
+REF_PREFIX = '{"ref": '
+
+
 class ChatInspector(Protocol):
     """What the core may ask Telegram about a group; the edge implements it."""
 
@@ -108,6 +127,8 @@ class Core:
     cipher: Cipher
     settings: Settings
     bot_username: str = "TrellisBot"
+    # What a `Ref` names: a feature registers its renderers when it is built.
+    renderers: dict[str, Callable[..., Msg]] = field(default_factory=dict)
 
     def now(self) -> int:
         return int(self.clock.now().timestamp())
@@ -225,12 +246,17 @@ class Core:
         return cur.lastrowid if cur.rowcount == 1 else None
 
     async def queue_many(
-        self, conn: Conn, owed: list[tuple[str, Msg]], *, encrypt: bool = True
+        self,
+        conn: Conn,
+        owed: list[tuple[str, Msg | Ref]],
+        *,
+        encrypt: bool = True,
     ) -> list[int]:
         """Owe many keyed messages in one statement (the sweep's path); returns the new ids.
 
         `encrypt=False` is only for messages built from content alone (no text a user
         wrote, no names): they are stored as plain JSON, which the outbox tells apart.
+        A `Ref` holds only ids and is always stored as plain JSON.
         """
         if not owed:
             return []
@@ -247,13 +273,19 @@ class Core:
         )
         return [r["id"] for r in rows]
 
-    def _body(self, msg: Msg, encrypt: bool) -> bytes:
+    def _body(self, msg: Msg | Ref, encrypt: bool) -> bytes:
         raw = msg.to_json()
+        if isinstance(msg, Ref):
+            return raw.encode("utf-8")
         return self.cipher.encrypt(raw) if encrypt else raw.encode("utf-8")
 
     def read_body(self, body: bytes) -> Msg:
-        """The inverse of `_body`: plain JSON starts with '{', Fernet tokens never do."""
+        """The inverse of `_body`: plain JSON starts with '{', Fernet tokens never do; a
+        `Ref` is rendered now (it raises if what it names is gone)."""
         raw = body.decode("utf-8") if body[:1] == b"{" else self.cipher.decrypt(body)
+        if raw.startswith(REF_PREFIX):
+            data = json.loads(raw)
+            return self.renderers[data["ref"]](data["chat_id"], **data["args"])
         return Msg.from_json(raw)
 
     async def queue_all(

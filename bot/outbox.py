@@ -8,14 +8,18 @@ send is at least once; a row is sent by one claimer at a time.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 from bot.core import Core
-from bot.db import fetch_all
+from bot.db import Conn, Row, fetch_all
 from bot.messages import Msg
+
+log = logging.getLogger(__name__)
 
 STALE_CLAIM = 120
 MAX_ATTEMPTS = 8
+CLAIM_ON_LOOP = 50  # a claim of more rows than this runs as one job off the loop
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,32 +41,58 @@ class Outbox:
         `after` skips ids up to it: a drain passes each row once, so a row released for
         retry waits for the next drain instead of being retried in a tight loop.
         """
+        if ids is not None and not ids:
+            return []
         now = self.core.now()
-        async with self.core.db.tx() as conn:
-            # A user who blocked the bot is skipped until they come back (/start again).
-            await conn.execute(
-                "UPDATE outbox SET failed = 'unreachable', body = NULL "
-                "WHERE sent_at IS NULL AND failed IS NULL AND chat_id > 0 "
-                "AND chat_id IN (SELECT id FROM users WHERE reachable = 0)"
+        if ids is not None and len(ids) <= CLAIM_ON_LOOP:
+            async with self.core.db.tx() as conn:
+                rows = await self._claim(conn, ids, limit, after, now)
+        else:
+            rows = await self.core.db.job(self._claim, ids, limit, after, now)
+        # Rendered here, outside the transaction: a body may be a reference to content.
+        claimed: list[Owed] = []
+        broken: list[int] = []
+        for r in rows:
+            try:
+                claimed.append(Owed(r["id"], self.core.read_body(r["body"]), r["attempts"] + 1))
+            except Exception as exc:  # e.g. a question removed from the content since
+                log.warning(
+                    "outbox %s: cannot render the message (%s)", r["id"], type(exc).__name__
+                )
+                broken.append(r["id"])
+        if broken:
+            await self.core.db.execute_alone(
+                "UPDATE outbox SET failed = 'unrenderable', body = NULL "
+                f"WHERE id IN ({','.join('?' * len(broken))})",
+                broken,
             )
-            where = "sent_at IS NULL AND failed IS NULL AND (claimed_at IS NULL OR claimed_at < ?)"
-            where += " AND id > ? AND (not_before IS NULL OR not_before <= ?)"
-            params: list[object] = [now - STALE_CLAIM, after, now]
-            if ids is not None:
-                if not ids:
-                    return []
-                where += f" AND id IN ({','.join('?' * len(ids))})"
-                params += ids
-            rows = await fetch_all(
-                conn,
-                f"SELECT id, body, attempts FROM outbox WHERE {where} ORDER BY id LIMIT ?",
-                (*params, limit),
-            )
-            await conn.executemany(
-                "UPDATE outbox SET claimed_at = ?, attempts = attempts + 1 WHERE id = ?",
-                [(now, r["id"]) for r in rows],
-            )
-        return [Owed(r["id"], self.core.read_body(r["body"]), r["attempts"] + 1) for r in rows]
+        return claimed
+
+    async def _claim(
+        self, conn: Conn, ids: list[int] | None, limit: int, after: int, now: int
+    ) -> list[Row]:
+        # A user who blocked the bot is skipped until they come back (/start again).
+        await conn.execute(
+            "UPDATE outbox SET failed = 'unreachable', body = NULL "
+            "WHERE sent_at IS NULL AND failed IS NULL AND chat_id > 0 "
+            "AND chat_id IN (SELECT id FROM users WHERE reachable = 0)"
+        )
+        where = "sent_at IS NULL AND failed IS NULL AND (claimed_at IS NULL OR claimed_at < ?)"
+        where += " AND id > ? AND (not_before IS NULL OR not_before <= ?)"
+        params: list[object] = [now - STALE_CLAIM, after, now]
+        if ids is not None:
+            where += f" AND id IN ({','.join('?' * len(ids))})"
+            params += ids
+        rows = await fetch_all(
+            conn,
+            f"SELECT id, body, attempts FROM outbox WHERE {where} ORDER BY id LIMIT ?",
+            (*params, limit),
+        )
+        await conn.executemany(
+            "UPDATE outbox SET claimed_at = ?, attempts = attempts + 1 WHERE id = ?",
+            [(now, r["id"]) for r in rows],
+        )
+        return rows
 
     async def done(self, ids: list[int]) -> None:
         """Mark rows sent and wipe their bodies (one statement, one round trip)."""
