@@ -37,7 +37,10 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--couples", type=int, default=1000, help="benchmark 1 (default 1000)")
     parser.add_argument("--latency", type=float, default=0.05, help="fake API s/call (0.05)")
     parser.add_argument(
-        "--runs", type=int, default=5, help="benchmark 1: interleaved runs of each bot (5)"
+        "--runs",
+        type=int,
+        default=5,
+        help="interleaved runs (benchmark 1), sweeps (2): 5",
     )
     parser.add_argument("--schedule-couples", type=int, default=100_000, help="benchmark 2")
     parser.add_argument("--due", type=int, default=1000, help="benchmark 2: due now (1000)")
@@ -61,7 +64,7 @@ def main(argv: list[str]) -> int:
     if args.which == "schedule":
         from bench import schedule
 
-        schedule.main(args.schedule_couples, args.due)
+        schedule.main(args.schedule_couples, args.due, args.runs)
         return 0
     if args.which == "fanout":
         from bench import fanout
@@ -73,7 +76,15 @@ def main(argv: list[str]) -> int:
     common = ["--latency", str(args.latency)]
     runs = [
         ["updates", "--couples", str(args.couples), "--runs", str(args.runs)],
-        ["schedule", "--schedule-couples", str(args.schedule_couples), "--due", str(args.due)],
+        [
+            "schedule",
+            "--schedule-couples",
+            str(args.schedule_couples),
+            "--due",
+            str(args.due),
+            "--runs",
+            str(args.runs),
+        ],
         ["fanout", "--fanout", str(args.fanout), "--ceiling", str(args.ceiling)],
     ]
     for run in runs:  # one process each: RSS and warm caches stay each benchmark's own

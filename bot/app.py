@@ -146,6 +146,7 @@ async def tick(app: Application) -> None:
     await services.forget_old_updates()
     await services.sweep()
     await flush(app.bot, services)
+    await services.core.db.checkpoint()  # the WAL, off the loop (never at a loop commit)
 
 
 async def _post_shutdown(app: Application) -> None:

@@ -12,6 +12,7 @@ so a restart continues where they were. States of a check-in:
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import html
 import json
@@ -27,7 +28,7 @@ from bot.messages import Button, Msg, Outcome, rows, split_message
 from bot.safety import Hold, Safety
 
 SWEEP_BATCH = 1000
-OPEN_CHUNK = 200  # due couples opened per transaction: keeps each lock hold short
+OPEN_CHUNK = 100  # due couples opened per transaction: keeps each lock hold short
 MAX_TYPED = 600  # a note or open answer; keeps every reveal item far below 4096 characters
 GAP = 2  # a difference of two points or more is pointed out
 QUESTION_REF = "checkin.question"  # a question owed by reference (see `Ref`)
@@ -178,8 +179,7 @@ class Checkins(Feature):
         owed: list[tuple[str, Msg | Ref]] = []
         for cid, (c, _, items) in new:
             # Ids only: the outbox renders the question when it sends it.
-            args = {"checkin_id": cid, "qid": items[0], "pos": 0, "total": len(items)}
-            args["intro"] = True
+            args = Ref.args_of(checkin_id=cid, qid=items[0], pos=0, total=len(items), intro=True)
             for user in c.users:
                 owed.append((f"ci:{cid}:open:{user}", Ref(user, QUESTION_REF, args)))
         return await self.core.queue_many(conn, owed)

@@ -6,7 +6,7 @@ import html
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Protocol
 
 from bot import schedule
 from bot.clock import Clock
@@ -102,10 +102,16 @@ class Ref:
 
     chat_id: int
     render: str
-    args: dict[str, Any]
+    args: str  # a JSON object of ids, serialised once (partners of a couple share it)
+
+    @staticmethod
+    def args_of(**args: int | str | bool) -> str:
+        return json.dumps(args)
 
     def to_json(self) -> str:
-        return json.dumps({"ref": self.render, "chat_id": self.chat_id, "args": self.args})
+        return (
+            f'{{"ref": {json.dumps(self.render)}, "chat_id": {self.chat_id}, "args": {self.args}}}'
+        )
 
 
 REF_PREFIX = '{"ref": '
