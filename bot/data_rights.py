@@ -213,10 +213,8 @@ class DataRights:
         out = Outcome()
         if not actor.private:
             return out.say(Msg(actor.chat_id, self.core.t("common.private_only")))
-        async with self.core.db.tx() as conn:
-            await self.core.touch_user(conn, actor)
-            data = await self.collect(conn, actor.user_id)
-            talks, partner = await self.conversations(conn, actor.user_id)
+        # Many rows and decryptions: one job off the loop.
+        data, talks, partner = await self.core.db.job(self._gather, actor)
         body = json.dumps(data, ensure_ascii=False, indent=2).encode("utf-8")
         page = ExportPage(self.core).render(data, talks, partner)
         day = self.core.clock.now().date().isoformat()
@@ -236,6 +234,12 @@ class DataRights:
                 filename=f"trellis-export-{day}.html",
             )
         )
+
+    async def _gather(self, conn: Conn, actor: Actor) -> tuple[dict[str, Any], list[Talk], str]:
+        await self.core.touch_user(conn, actor)
+        data = await self.collect(conn, actor.user_id)
+        talks, partner = await self.conversations(conn, actor.user_id)
+        return data, talks, partner
 
     async def conversations(self, conn: Conn, uid: int) -> tuple[list[Talk], str]:
         """The user's conversations as they saw them (for the page), and their partner's name.
@@ -407,66 +411,70 @@ class DataRights:
     async def erase(self, uid: int) -> list[int]:
         """Erase everything `uid` wrote and everything naming them; the partner keeps their
         own words and is told what happened."""
-        queued: list[int] = []
-        async with self.core.db.tx() as conn:
-            couple = await self.core.couple_of(conn, uid)
-            partner: int | None = None
-            if couple is not None:
-                partner = couple.partner_of(uid)
-                # Unsent messages to the partner or the group may carry this user's words.
-                await conn.execute(
-                    "DELETE FROM outbox WHERE sent_at IS NULL AND chat_id IN (?, ?)",
-                    (partner, couple.group_chat_id if couple.group_chat_id is not None else 0),
-                )
-                await self.pairing.dissolve(conn, couple)
-            # Rows addressed to them, and rows whose key ends in their id (e.g. a note to the
-            # partner that they were unreachable: 'ci:7:unreachable:<id>').
-            await conn.execute(
-                "DELETE FROM outbox WHERE chat_id = ? OR key LIKE ? OR key GLOB ?",
-                (uid, f"%:{uid}", f"*:{uid}#[0-9]*"),
-            )
-            couples = [
-                r["id"]
-                for r in await fetch_all(
-                    conn, "SELECT id FROM couples WHERE user_a = ? OR user_b = ?", (uid, uid)
-                )
-            ]
-            if couples:  # a summary is both people's scores and names
-                marks = ",".join("?" * len(couples))
-                await conn.execute(f"DELETE FROM summaries WHERE couple_id IN ({marks})", couples)
-            columns = [(t, c) for t, c in await user_columns(conn) if t != "users"]
-            for table, col in columns:  # what they wrote, first
-                if AUTHOR.get(table) == col:
-                    await conn.execute(f'DELETE FROM "{table}" WHERE "{col}" = ?', (uid,))
-            for table, col in columns:
-                if AUTHOR.get(table) == col:
-                    continue
-                if table in WIPE and WIPE[table][0] == col:
-                    wiped = ", ".join(f'"{w}" = NULL' for w in WIPE[table][1])
-                    await conn.execute(
-                        f'UPDATE "{table}" SET {wiped}, "{col}" = ? WHERE "{col}" = ?',
-                        (FORMER, uid),
-                    )
-                elif table in KEPT:
-                    await conn.execute(
-                        f'UPDATE "{table}" SET "{col}" = ? WHERE "{col}" = ?', (FORMER, uid)
-                    )
-                else:
-                    await conn.execute(f'DELETE FROM "{table}" WHERE "{col}" = ?', (uid,))
-            # A couple both of whom have erased their data holds nobody's words any more.
-            gone = [
-                r["id"]
-                for r in await fetch_all(
-                    conn, "SELECT id FROM couples WHERE user_a = ? AND user_b = ?", (FORMER, FORMER)
-                )
-            ]
-            await self._delete_couples(conn, gone)
-            await conn.execute("DELETE FROM users WHERE id = ?", (uid,))
-            if partner is not None:
-                queued += await self.core.queue_all(
-                    conn, [Msg(partner, self.core.t("delete.partner_told"))]
-                )
+        # Many tables and rows: one job off the loop, then the file is rewritten.
+        queued = await self.core.db.job(self._erase, uid)
         await self.core.db.vacuum()
+        return queued
+
+    async def _erase(self, conn: Conn, uid: int) -> list[int]:
+        queued: list[int] = []
+        couple = await self.core.couple_of(conn, uid)
+        partner: int | None = None
+        if couple is not None:
+            partner = couple.partner_of(uid)
+            # Unsent messages to the partner or the group may carry this user's words.
+            await conn.execute(
+                "DELETE FROM outbox WHERE sent_at IS NULL AND chat_id IN (?, ?)",
+                (partner, couple.group_chat_id if couple.group_chat_id is not None else 0),
+            )
+            await self.pairing.dissolve(conn, couple)
+        # Rows addressed to them, and rows whose key ends in their id (e.g. a note to the
+        # partner that they were unreachable: 'ci:7:unreachable:<id>').
+        await conn.execute(
+            "DELETE FROM outbox WHERE chat_id = ? OR key LIKE ? OR key GLOB ?",
+            (uid, f"%:{uid}", f"*:{uid}#[0-9]*"),
+        )
+        couples = [
+            r["id"]
+            for r in await fetch_all(
+                conn, "SELECT id FROM couples WHERE user_a = ? OR user_b = ?", (uid, uid)
+            )
+        ]
+        if couples:  # a summary is both people's scores and names
+            marks = ",".join("?" * len(couples))
+            await conn.execute(f"DELETE FROM summaries WHERE couple_id IN ({marks})", couples)
+        columns = [(t, c) for t, c in await user_columns(conn) if t != "users"]
+        for table, col in columns:  # what they wrote, first
+            if AUTHOR.get(table) == col:
+                await conn.execute(f'DELETE FROM "{table}" WHERE "{col}" = ?', (uid,))
+        for table, col in columns:
+            if AUTHOR.get(table) == col:
+                continue
+            if table in WIPE and WIPE[table][0] == col:
+                wiped = ", ".join(f'"{w}" = NULL' for w in WIPE[table][1])
+                await conn.execute(
+                    f'UPDATE "{table}" SET {wiped}, "{col}" = ? WHERE "{col}" = ?',
+                    (FORMER, uid),
+                )
+            elif table in KEPT:
+                await conn.execute(
+                    f'UPDATE "{table}" SET "{col}" = ? WHERE "{col}" = ?', (FORMER, uid)
+                )
+            else:
+                await conn.execute(f'DELETE FROM "{table}" WHERE "{col}" = ?', (uid,))
+        # A couple both of whom have erased their data holds nobody's words any more.
+        gone = [
+            r["id"]
+            for r in await fetch_all(
+                conn, "SELECT id FROM couples WHERE user_a = ? AND user_b = ?", (FORMER, FORMER)
+            )
+        ]
+        await self._delete_couples(conn, gone)
+        await conn.execute("DELETE FROM users WHERE id = ?", (uid,))
+        if partner is not None:
+            queued += await self.core.queue_all(
+                conn, [Msg(partner, self.core.t("delete.partner_told"))]
+            )
         return queued
 
     async def _delete_couples(self, conn: Conn, couple_ids: list[int]) -> None:

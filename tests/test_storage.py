@@ -16,6 +16,7 @@ import threading
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import aiosqlite
 import pytest
@@ -232,3 +233,25 @@ async def test_a_removed_question_fails_its_row_alone(
     with sqlite3.connect(world.db_path) as conn:
         failed = conn.execute("SELECT key, failed, body FROM outbox WHERE failed IS NOT NULL")
         assert failed.fetchall() == [(key, "unrenderable", None)]
+
+
+async def test_export_and_erasure_run_off_the_loop(
+    world: World, alice: Person, bob: Person, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await pair_by_invite(world, alice, bob)
+    assert world.app is not None
+    db: Database = world.app.bot_data["services"].core.db
+    ran: list[str] = []
+    job = db.job
+
+    async def spy(fn: Any, *args: Any) -> Any:
+        ran.append(fn.__name__)
+        return await job(fn, *args)
+
+    monkeypatch.setattr(db, "job", spy)
+    await world.send(alice, "/export")
+    assert world.api.calls_of("sendDocument")
+    await world.send(alice, "/deletedata")
+    await world.press(alice, "Yes, erase everything")
+    assert "Everything you wrote here is erased" in world.last_text(alice.id)
+    assert "_gather" in ran and "_erase" in ran
