@@ -66,7 +66,13 @@ def compose(content: Content, past: Past, week: str) -> list[str]:
                 q.id,  # then the bank's order
             )
 
-        return min(content.by_theme(theme), key=key).id
+        pool = content.by_theme(theme)  # sorted: scale before open, then by id
+        # The common case, cheaply and with the same result: the key's minimum is the
+        # first never-asked question in the pool's order, if there is one.
+        for q in pool:
+            if q.id not in ages:
+                return q.id
+        return min(pool, key=key).id
 
     def rotating_key(theme: str) -> tuple[int, int, float, float, int]:
         age = theme_age.get(theme)
