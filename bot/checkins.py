@@ -28,7 +28,7 @@ from bot.messages import Button, Msg, Outcome, rows, split_message
 from bot.safety import Hold, Safety
 
 SWEEP_BATCH = 1000
-OPEN_CHUNK = 100  # due couples opened per transaction: keeps each lock hold short
+OPEN_CHUNK = 50  # due couples opened per transaction: keeps each lock hold short
 MAX_TYPED = 600  # a note or open answer; keeps every reveal item far below 4096 characters
 GAP = 2  # a difference of two points or more is pointed out
 QUESTION_REF = "checkin.question"  # a question owed by reference (see `Ref`)
