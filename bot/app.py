@@ -35,36 +35,28 @@ TRELLIS_DEFAULTS = Defaults(
     parse_mode=ParseMode.HTML, link_preview_options=LinkPreviewOptions(is_disabled=True)
 )
 
-PRIVATE_COMMANDS = [
-    ("start", "Welcome and your invite link"),
-    ("status", "Your pairing and schedule"),
-    ("checkin", "Open this week's check-in now"),
-    ("settings", "Time zone, day, time, pause, reminders"),
-    ("timezone", "Set your time zone, e.g. /timezone Europe/Paris"),
-    ("conflict", "A calm, turn-by-turn talk"),
-    ("promise", "Make a small promise"),
-    ("promises", "Your promises"),
-    ("thanks", "Send an appreciation"),
-    ("summary", "The latest weekly summary"),
-    ("history", "Past weeks"),
-    ("export", "Download what you wrote"),
-    ("deletedata", "Erase your data"),
-    ("privacy", "What is stored and why"),
-    ("safety", "Help, and what stays private"),
-    ("unpair", "End the pairing"),
-    ("help", "Every command"),
-]
-GROUP_COMMANDS = [
-    ("pair", "Pair this group"),
-    ("timezone", "Set your time zone, e.g. /timezone Europe/Paris"),
-    ("status", "Your pairing and schedule"),
-    ("checkin", "Open this week's check-in now"),
-    ("conflict", "A calm, turn-by-turn talk"),
-    ("promise", "Make a small promise"),
-    ("summary", "The latest weekly summary"),
-    ("privacy", "What is stored and why"),
-    ("help", "Every command"),
-]
+# The command menus; each description is the catalogue's `cmd.<name>` in every language.
+PRIVATE_COMMANDS = (
+    "start", "status", "checkin", "settings", "timezone", "conflict", "promise", "promises",
+    "thanks", "summary", "history", "export", "deletedata", "privacy", "safety", "language",
+    "unpair", "help",
+)  # fmt: skip
+GROUP_COMMANDS = (
+    "pair", "timezone", "status", "checkin", "conflict", "promise", "summary", "privacy", "help",
+)  # fmt: skip
+
+
+async def set_menus(app: Application) -> None:
+    """The command menus in every catalogue language: Telegram shows a user the menu of
+    their client's language, English (the default, set without a language) otherwise."""
+    for lang, cat in content.catalogues().items():
+        code = None if lang == content.BASE else lang
+        for names, scope in (
+            (PRIVATE_COMMANDS, BotCommandScopeAllPrivateChats()),
+            (GROUP_COMMANDS, BotCommandScopeAllGroupChats()),
+        ):
+            commands = [BotCommand(n, cat.t(f"cmd.{n}")) for n in names]
+            await app.bot.set_my_commands(commands, scope=scope, language_code=code)
 
 
 def build_application(
@@ -122,12 +114,7 @@ async def _post_init(app: Application) -> None:
     services = Services(core)
     app.bot_data["services"] = services
     await services.operations.record_key_check()
-    await app.bot.set_my_commands(
-        [BotCommand(c, d) for c, d in PRIVATE_COMMANDS], scope=BotCommandScopeAllPrivateChats()
-    )
-    await app.bot.set_my_commands(
-        [BotCommand(c, d) for c, d in GROUP_COMMANDS], scope=BotCommandScopeAllGroupChats()
-    )
+    await set_menus(app)
     await flush(app.bot, services)
     if app.bot_data["start_jobs"] and app.job_queue is not None:
         app.job_queue.run_repeating(

@@ -172,16 +172,23 @@ class Checkins(Feature):
             [
                 (f"ans:{cid}:0", u)
                 for cid, (c, _, items) in new
-                if self.core.content.question(items[0]).kind == "open"
+                if self.core.c.question(items[0]).kind == "open"
                 for u in c.users
             ],
         )
         owed: list[tuple[str, Msg | Ref]] = []
+        langs = await self.core.langs(conn, [u for _, (c, _, _) in new for u in c.users])
         for cid, (c, _, items) in new:
-            # Ids only: the outbox renders the question when it sends it.
-            args = Ref.args_of(checkin_id=cid, qid=items[0], pos=0, total=len(items), intro=True)
+            # Ids only: the outbox renders the question when it sends it, in the language
+            # of its reader (`lang`, read now: one JSON per language the couple reads).
+            args: dict[str, str] = {}
             for user in c.users:
-                owed.append((f"ci:{cid}:open:{user}", Ref(user, QUESTION_REF, args)))
+                lang = langs[user]
+                if lang not in args:
+                    args[lang] = Ref.args_of(
+                        checkin_id=cid, qid=items[0], pos=0, total=len(items), intro=True, lang=lang
+                    )
+                owed.append((f"ci:{cid}:open:{user}", Ref(user, QUESTION_REF, args[lang])))
         return await self.core.queue_many(conn, owed)
 
     async def open_now(self, actor: Actor) -> Outcome:
@@ -235,11 +242,15 @@ class Checkins(Feature):
     def _next_text(self, couple: Couple) -> str:
         if couple.next_due_at is None:
             return self.core.t("status.not_scheduled")
-        return schedule.human(schedule.from_ts(couple.next_due_at), self.core.zone(couple))
+        return schedule.human(
+            schedule.from_ts(couple.next_due_at), self.core.zone(couple), self.core.lang
+        )
 
     def _paused_msg(self, couple: Couple, chat_id: int) -> Msg:
         assert couple.paused_until is not None
-        until = schedule.human(schedule.from_ts(couple.paused_until), self.core.zone(couple))
+        until = schedule.human(
+            schedule.from_ts(couple.paused_until), self.core.zone(couple), self.core.lang
+        )
         return Msg(
             chat_id,
             self.core.t("checkin.paused", until=until),
@@ -320,8 +331,8 @@ class Checkins(Feature):
         self, chat: int, checkin_id: int, qid: str, pos: int, total: int, intro: bool = False
     ) -> Msg:
         """A question screen from ids alone (also what a `Ref` in the outbox renders)."""
-        q = self.core.content.question(qid)
-        text = self._question_text(q.id, pos, total, intro)
+        q = self.core.c.question(qid)
+        text = self._question_text(q.id, pos, total, intro, self.core.lang)
         back = (
             [Button(self.core.t("checkin.back"), cb("ci", checkin_id, pos, "back"))] if pos else []
         )
@@ -336,10 +347,11 @@ class Checkins(Feature):
         return Msg(chat, text, rows(decline + back))
 
     @functools.lru_cache(maxsize=1024)  # noqa: B019 - content never changes; one per process
-    def _question_text(self, qid: str, pos: int, total: int, intro: bool) -> str:
-        """A question's text depends only on content, so the sweep renders each once."""
-        q = self.core.content.question(qid)
-        theme = self.core.content.theme(q.theme).name if q.theme != "weekly" else ""
+    def _question_text(self, qid: str, pos: int, total: int, intro: bool, lang: str) -> str:
+        """A question's text depends only on content and the reader's language (`lang`, the
+        one being spoken: part of the cache key), so the sweep renders each once."""
+        q = self.core.c.question(qid)
+        theme = self.core.c.theme(q.theme).name if q.theme != "weekly" else ""
         head = Safe(self.core.t("checkin.progress", n=pos + 1, total=total, theme=theme))
         if q.kind == "scale":
             text = self.core.t("checkin.scale", head=head, text=q.text, low=q.low, high=q.high)
@@ -448,7 +460,7 @@ class Checkins(Feature):
             if pos != p.position or p.stage != expected_stage:
                 out.toast = self.core.t("checkin.already")
                 return out
-            q = self.core.content.question(p.items[pos])
+            q = self.core.c.question(p.items[pos])
             if kind == "cn":
                 if value == "back":
                     await self._set_stage(conn, p, actor.user_id, pos, "answer")
@@ -538,7 +550,7 @@ class Checkins(Feature):
         await self.core.set_awaiting(conn, actor.user_id, self._awaiting_for(p, pos))
         out.say(Msg(actor.chat_id, self.core.t("checkin.went_back"), edit_message_id=message_id))
         question = self._question(actor.chat_id, p.checkin_id, p.items, pos)
-        q = self.core.content.question(p.items[pos])
+        q = self.core.c.question(p.items[pos])
         stored = await self._stored(conn, p, actor.user_id, q.id) if q.kind == "open" else None
         if stored is not None and stored["text"] is not None:
             # Skip would remove what they wrote: show it, and offer to keep it as it is.
@@ -558,7 +570,7 @@ class Checkins(Feature):
         return self._awaiting_for(p, p.position)
 
     def _awaiting_for(self, p: Progress, pos: int) -> str | None:
-        q = self.core.content.question(p.items[pos])
+        q = self.core.c.question(p.items[pos])
         return f"ans:{p.checkin_id}:{pos}" if q.kind == "open" else None
 
     async def _set_stage(self, conn: Conn, p: Progress, user: int, pos: int, stage: str) -> None:
@@ -652,7 +664,7 @@ class Checkins(Feature):
         if len(text) > MAX_TYPED:
             # Refused, not cut: the writer keeps their words and can shorten them.
             return out.say(Msg(actor.chat_id, self.core.t("checkin.too_long", limit=MAX_TYPED)))
-        q = self.core.content.question(p.items[p.position])
+        q = self.core.c.question(p.items[p.position])
         # Held words are stored as the writer's own until they choose to share them.
         held = await self.safety.screen(
             conn,
@@ -723,7 +735,7 @@ class Checkins(Feature):
         p = await self._progress(conn, actor.user_id)
         if p is None or p.stage != "answer":
             return None
-        if self.core.content.question(p.items[p.position]).kind == "open":
+        if self.core.c.question(p.items[p.position]).kind == "open":
             arg = f"{p.checkin_id}:{p.position}"
             return await self.typed(conn, actor, arg, text, out, note=False)
         out.say(Msg(actor.chat_id, self.core.t("checkin.use_buttons")))
@@ -770,7 +782,7 @@ class Checkins(Feature):
     def _reveal_item(
         self, couple: Couple, names: dict[int, str], got: dict, qid: str, seed: int
     ) -> str:
-        q = self.core.content.question(qid)
+        q = self.core.c.question(qid)
         lines = [f"<b>{_esc(q.text)}</b>"]
         values: list[int] = []
         for user in couple.users:
@@ -793,7 +805,7 @@ class Checkins(Feature):
             if note:
                 lines.append(f"   <i>{_esc(note)}</i>")
         if len(values) == 2 and abs(values[0] - values[1]) >= GAP:
-            theme = self.core.content.theme(q.theme)
+            theme = self.core.c.theme(q.theme)
             starter = theme.starters[seed % len(theme.starters)]
             # A gap in self-ratings is two people judging themselves; in the others, two
             # people living the same thing differently. The words say which.

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import html
 import json
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -14,7 +16,17 @@ from bot.crypto import Cipher
 from bot.db import Conn, Database, Row, fetch_all, fetch_one
 from bot.messages import Msg, Outcome
 from bot.settings import Settings
+import content as content_mod
 from content import Content
+
+# The language the core is speaking in right now: the acting user's (set by `touch_user`),
+# or a recipient's inside `Core.to(...)` / `Core.speaking(...)`. Each update and each sweep
+# runs in its own asyncio task, whose copy of this variable is its own.
+_SPEAKING: ContextVar[str] = ContextVar("speaking", default=content_mod.BASE)
+_GROUP_LANGUAGE = (
+    "SELECT COALESCE(c.group_language, u.language) AS language FROM couples c "
+    "JOIN users u ON u.id = c.user_a WHERE c.group_chat_id = ? AND c.stage != 'dissolved'"
+)
 
 
 class Safe(str):
@@ -50,6 +62,7 @@ class Couple:
     reveal_to: str
     quiet_start: str = "22:00"
     quiet_end: str = "08:00"
+    group_language: str | None = None  # None: the inviter's language
 
     def partner_of(self, user_id: int) -> int:
         return self.user_b if user_id == self.user_a else self.user_a
@@ -71,7 +84,7 @@ class Couple:
 
 COUPLE_COLUMNS = (
     "id, user_a, user_b, group_chat_id, stage, timezone, weekday, local_time, "
-    "next_due_at, paused_until, reminders, reveal_to, quiet_start, quiet_end"
+    "next_due_at, paused_until, reminders, reveal_to, quiet_start, quiet_end, group_language"
 )
 
 
@@ -91,6 +104,7 @@ def couple_from_row(row: Row) -> Couple:
         reveal_to=row["reveal_to"],
         quiet_start=row["quiet_start"],
         quiet_end=row["quiet_end"],
+        group_language=row["group_language"],
     )
 
 
@@ -135,6 +149,48 @@ class Core:
     bot_username: str = "TrellisBot"
     # What a `Ref` names: a feature registers its renderers when it is built.
     renderers: dict[str, Callable[..., Msg]] = field(default_factory=dict)
+    catalogues: dict[str, Content] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.catalogues:
+            self.catalogues = dict(content_mod.catalogues())
+        self.catalogues.setdefault(self.content.lang, self.content)
+
+    # -- language ------------------------------------------------------------
+
+    @property
+    def lang(self) -> str:
+        """The language being spoken right now."""
+        return _SPEAKING.get()
+
+    @property
+    def c(self) -> Content:
+        """The content of the language being spoken right now."""
+        return self.catalogues.get(self.lang, self.content)
+
+    @contextmanager
+    def speaking(self, lang: str) -> Iterator[None]:
+        """Render everything inside in `lang` (e.g. a message owed to the partner)."""
+        token = _SPEAKING.set(lang if lang in self.catalogues else content_mod.BASE)
+        try:
+            yield
+        finally:
+            _SPEAKING.reset(token)
+
+    @asynccontextmanager
+    async def to(self, conn: Conn, chat_id: int) -> AsyncIterator[None]:
+        """Render everything inside for the reader(s) of `chat_id` (a user or a group)."""
+        with self.speaking(await self.lang_of(conn, chat_id)):
+            yield
+
+    async def lang_of(self, conn: Conn, chat_id: int) -> str:
+        """A private chat reads its user's language; a couple's group its group language
+        (the inviter's unless changed in /settings)."""
+        if chat_id > 0:
+            row = await fetch_one(conn, "SELECT language FROM users WHERE id = ?", (chat_id,))
+        else:
+            row = await fetch_one(conn, _GROUP_LANGUAGE, (chat_id,))
+        return row["language"] if row else content_mod.BASE
 
     def now(self) -> int:
         return int(self.clock.now().timestamp())
@@ -151,21 +207,41 @@ class Core:
 
     def t(self, key: str, /, **values: object) -> str:
         """A content string with every value HTML-escaped (names and text come from users)."""
-        return self.content.t(
+        return self.c.t(
             key, **{k: v if isinstance(v, Safe) else html.escape(str(v)) for k, v in values.items()}
         )
 
     # -- users ---------------------------------------------------------------
 
     async def touch_user(self, conn: Conn, actor: Actor) -> None:
-        """Create or refresh the user; a private message proves the private chat exists."""
-        await conn.execute(
-            "INSERT INTO users (id, first_name, private_chat, created_at) VALUES (?, ?, ?, ?) "
+        """Create or refresh the user; a private message proves the private chat exists.
+
+        A new user's language is their Telegram client's (its base tag, if we have a
+        catalogue for it; else English); after that only /language changes it. From here
+        on the core speaks the actor's language.
+        """
+        first = content_mod.base_tag(actor.language) or content_mod.BASE
+        # fetch_all: a RETURNING statement is stepped to its end, never left half-read.
+        rows = await fetch_all(
+            conn,
+            "INSERT INTO users (id, first_name, private_chat, created_at, language) "
+            "VALUES (?, ?, ?, ?, ?) "
             "ON CONFLICT(id) DO UPDATE SET first_name = excluded.first_name, "
             "private_chat = MAX(users.private_chat, excluded.private_chat), "
-            "reachable = CASE WHEN excluded.private_chat = 1 THEN 1 ELSE users.reachable END",
-            (actor.user_id, actor.first_name[:64], int(actor.private), self.now()),
+            "reachable = CASE WHEN excluded.private_chat = 1 THEN 1 ELSE users.reachable END "
+            "RETURNING language",
+            (actor.user_id, actor.first_name[:64], int(actor.private), self.now(), first),
         )
+        row = rows[0] if rows else None
+        mine = row["language"] if row and row["language"] in self.catalogues else first
+        if not actor.private:  # a group reads its own language, once it is a couple's
+            group = await fetch_one(conn, _GROUP_LANGUAGE, (actor.chat_id,))
+            mine = group["language"] if group else mine
+        _SPEAKING.set(mine)
+
+    async def set_language(self, conn: Conn, user_id: int, lang: str) -> None:
+        await conn.execute("UPDATE users SET language = ? WHERE id = ?", (lang, user_id))
+        _SPEAKING.set(lang)
 
     async def first_name(self, conn: Conn, user_id: int) -> str:
         row = await fetch_one(conn, "SELECT first_name FROM users WHERE id = ?", (user_id,))
@@ -291,7 +367,10 @@ class Core:
         raw = body.decode("utf-8") if body[:1] == b"{" else self.cipher.decrypt(body)
         if raw.startswith(REF_PREFIX):
             data = json.loads(raw)
-            return self.renderers[data["ref"]](data["chat_id"], **data["args"])
+            args = data["args"]
+            # Rendered in the language its reader had when it was owed.
+            with self.speaking(args.pop("lang", content_mod.BASE)):
+                return self.renderers[data["ref"]](data["chat_id"], **args)
         return Msg.from_json(raw)
 
     async def queue_all(

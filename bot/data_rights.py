@@ -349,7 +349,7 @@ class DataRights:
         if how == "text":
             return self.core.cipher.dec_opt(value)
         if how == "question":
-            content = self.core.content
+            content = self.core.c
             return content.question(value).text if content.has_question(value) else None
         return value
 

@@ -262,7 +262,10 @@ class Pairing:
                 tuple(tuple(zone_buttons[i : i + 2]) for i in range(0, len(zone_buttons), 2)),
             )
         if couple.stage == "day":
-            days = [Button(d[:3], cb("ob", "day", c, n)) for n, d in enumerate(schedule.DAYS)]
+            days = [
+                Button(d[:1].upper() + d[1:], cb("ob", "day", c, n))
+                for n, d in enumerate(schedule.day_names(self.core.lang, "abbreviated"))
+            ]
             return Msg(
                 chat_id,
                 self.core.t("onboard.day"),
@@ -324,7 +327,7 @@ class Pairing:
                 out.say(
                     Msg(
                         actor.chat_id,
-                        self.core.t("onboard.day_set", day=schedule.DAYS[day]),
+                        self.core.t("onboard.day_set", day=schedule.day_names(self.core.lang)[day]),
                         edit_message_id=message_id,
                     )
                 )
@@ -379,7 +382,7 @@ class Pairing:
             (weekday, local_time, schedule.ts(due), couple.id),
         )
         await self.core.set_awaiting(conn, actor.user_id, None)
-        when = schedule.human(due, tz)
+        when = schedule.human(due, tz, self.core.lang)
         out.say(
             Msg(actor.chat_id, self.core.t("onboard.done", when=when), edit_message_id=message_id)
         )
@@ -442,7 +445,9 @@ class Pairing:
         await conn.execute(
             "UPDATE couples SET next_due_at = ? WHERE id = ?", (schedule.ts(due), couple_id)
         )
-        return Msg(chat_id, self.core.t("settings.next", when=schedule.human(due, tz)))
+        return Msg(
+            chat_id, self.core.t("settings.next", when=schedule.human(due, tz, self.core.lang))
+        )
 
     # -- group-first ----------------------------------------------------------
 
@@ -632,6 +637,7 @@ class Pairing:
                 nxt = schedule.human(
                     schedule.from_ts(couple.next_due_at),
                     couple.timezone or self.core.settings.default_timezone,
+                    self.core.lang,
                 )
             else:
                 nxt = self.core.t("status.not_scheduled")
@@ -642,7 +648,7 @@ class Pairing:
                 partner=partner,
                 group=group,
                 tz=tz,
-                day=schedule.DAYS[couple.weekday],
+                day=schedule.day_names(self.core.lang)[couple.weekday],
                 time=f"{at:%H:%M}",
                 next=nxt,
                 quiet=self.core.quiet(couple).label(),
@@ -651,7 +657,7 @@ class Pairing:
             if self.core.paused(couple):
                 assert couple.paused_until is not None
                 until = schedule.human(
-                    schedule.from_ts(couple.paused_until), self.core.zone(couple)
+                    schedule.from_ts(couple.paused_until), self.core.zone(couple), self.core.lang
                 )
                 text += "\n" + self.core.t("status.paused", until=until)
             out.say(Msg(actor.chat_id, text))

@@ -6,6 +6,7 @@ confirmed in plain words to the one who made it, and told to the partner.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import time
 
 from bot import schedule
@@ -43,14 +44,14 @@ class Preferences:
         tz = couple.timezone or self.core.settings.default_timezone
         paused = self._paused(couple)
         nxt = (
-            schedule.human(schedule.from_ts(couple.next_due_at), tz)
+            schedule.human(schedule.from_ts(couple.next_due_at), tz, self.core.lang)
             if couple.next_due_at
             else self.core.t("status.not_scheduled")
         )
         text = self.core.t(
             "prefs.card",
             tz=tz,
-            day=schedule.DAYS[couple.weekday],
+            day=schedule.day_names(self.core.lang)[couple.weekday],
             time=couple.local_time,
             reminders=self.core.t("status.on" if couple.reminders else "status.off"),
             reveal=self.core.t(
@@ -61,7 +62,8 @@ class Preferences:
         )
         if paused and couple.paused_until:
             text += "\n" + self.core.t(
-                "prefs.paused_until", when=schedule.human(schedule.from_ts(couple.paused_until), tz)
+                "prefs.paused_until",
+                when=schedule.human(schedule.from_ts(couple.paused_until), tz, self.core.lang),
             )
         if note:
             text = note + "\n\n" + text
@@ -106,7 +108,10 @@ class Preferences:
             grid = tuple(tuple(zones[i : i + 2]) for i in range(0, len(zones), 2))
             return Msg(chat_id, self.core.t("prefs.pick_tz"), grid, edit_message_id=edit)
         if which == "day":
-            days = [Button(d[:3], cb("st", c, "day", n)) for n, d in enumerate(schedule.DAYS)]
+            days = [
+                Button(d[:1].upper() + d[1:], cb("st", c, "day", n))
+                for n, d in enumerate(schedule.day_names(self.core.lang, "abbreviated"))
+            ]
             return Msg(
                 chat_id, self.core.t("onboard.day"), rows(days[:4], days[4:]), edit_message_id=edit
             )
@@ -208,7 +213,7 @@ class Preferences:
         conn: Conn,
         actor: Actor,
         couple: Couple,
-        change: str,
+        change: Callable[[], str],
         message_id: int | None,
         out: Outcome,
     ) -> None:
@@ -218,26 +223,28 @@ class Preferences:
         updated = await self.core.couple_by_id(conn, couple.id)
         assert updated is not None
         tz = updated.timezone or self.core.settings.default_timezone
-        when = (
-            schedule.human(schedule.from_ts(updated.next_due_at), tz)
-            if updated.next_due_at
-            else self.core.t("status.not_scheduled")
-        )
-        confirm = self.core.t("settings.changed", change=Safe(change), when=when)
+
+        def when() -> str:
+            if updated.next_due_at is None:
+                return self.core.t("status.not_scheduled")
+            return schedule.human(schedule.from_ts(updated.next_due_at), tz, self.core.lang)
+
+        confirm = self.core.t("settings.changed", change=Safe(change()), when=when())
         out.say(self._card(updated, actor.chat_id, confirm, edit=message_id))
         partner = couple.partner_of(actor.user_id)
-        told = Msg(
-            partner,
-            self.core.t(
-                "prefs.partner_told", name=actor.first_name, change=Safe(change), when=when
-            ),
-        )
+        async with self.core.to(conn, partner):  # told in the partner's own language
+            told = Msg(
+                partner,
+                self.core.t(
+                    "prefs.partner_told", name=actor.first_name, change=Safe(change()), when=when()
+                ),
+            )
         out.queued += await self.core.queue_all(conn, [told])
 
     async def _apply(
         self, conn: Conn, actor: Actor, couple: Couple, action: str, value: str
-    ) -> str | None:
-        """Write one change; return how to say it, or None if the press made no sense."""
+    ) -> Callable[[], str] | None:
+        """Write one change; return how to say it (in whichever language is spoken), or None if the press made no sense."""
         # A press that changes nothing (a double tap, "Sunday" -> "Sunday") says so and
         # tells nobody: the partner hears only of real changes to what they share.
         if action == "tz":
@@ -245,14 +252,16 @@ class Preferences:
             if zone is None or zone == couple.timezone:
                 return None
             await conn.execute("UPDATE couples SET timezone = ? WHERE id = ?", (zone, couple.id))
-            return self.core.t("onboard.tz_set", zone=zone)
+            return lambda: self.core.t("onboard.tz_set", zone=zone)
         if action == "day" and value.isdigit() and 0 <= int(value) <= 6:
             if int(value) == couple.weekday:
                 return None
             await conn.execute(
                 "UPDATE couples SET weekday = ? WHERE id = ?", (int(value), couple.id)
             )
-            return self.core.t("onboard.day_set", day=schedule.DAYS[int(value)])
+            return lambda: self.core.t(
+                "onboard.day_set", day=schedule.day_names(self.core.lang)[int(value)]
+            )
         if action == "time" and len(value) == 4:
             at = schedule.parse_hhmm(value[:2] + ":" + value[2:])
             if at is None or f"{at:%H:%M}" == couple.local_time:
@@ -260,7 +269,7 @@ class Preferences:
             await conn.execute(
                 "UPDATE couples SET local_time = ? WHERE id = ?", (f"{at:%H:%M}", couple.id)
             )
-            return self.core.t("prefs.time_set", time=f"{at:%H:%M}")
+            return lambda: self.core.t("prefs.time_set", time=f"{at:%H:%M}")
         if action == "pause" and value in ("1", "2", "3", "4"):
             if self._paused(couple):
                 return None
@@ -268,14 +277,14 @@ class Preferences:
             await conn.execute(
                 "UPDATE couples SET paused_until = ? WHERE id = ?", (until, couple.id)
             )
-            return self.core.t(
-                "prefs.paused", weeks=self.core.content.plural("plural.weeks", int(value))
+            return lambda: self.core.t(
+                "prefs.paused", weeks=self.core.c.plural("plural.weeks", int(value))
             )
         if action == "resume":
             if not self._paused(couple):
                 return None
             await conn.execute("UPDATE couples SET paused_until = NULL WHERE id = ?", (couple.id,))
-            return self.core.t("prefs.resumed")
+            return lambda: self.core.t("prefs.resumed")
         if action == "quiet" and len(value) == 8:
             start, end = f"{value[:2]}:{value[2:4]}", f"{value[4:6]}:{value[6:]}"
             if (start, end) not in QUIET_CHOICES or (start, end) == (
@@ -290,16 +299,16 @@ class Preferences:
                 "UPDATE couples SET quiet_start = ?, quiet_end = ? WHERE id = ?",
                 (start, end, couple.id),
             )
-            return self.core.t("prefs.quiet_set", quiet=f"{start}–{end}")
+            return lambda: self.core.t("prefs.quiet_set", quiet=f"{start}–{end}")
         if action == "reminders":
             await conn.execute(
                 "UPDATE couples SET reminders = 1 - reminders WHERE id = ?", (couple.id,)
             )
-            return self.core.t("prefs.reminders_" + ("off" if couple.reminders else "on"))
+            return lambda: self.core.t("prefs.reminders_" + ("off" if couple.reminders else "on"))
         if action == "reveal":
             if couple.group_chat_id is None and couple.reveal_to == "private":
-                return self.core.t("prefs.no_group")
+                return lambda: self.core.t("prefs.no_group")
             new = "private" if couple.reveal_to == "group" else "group"
             await conn.execute("UPDATE couples SET reveal_to = ? WHERE id = ?", (new, couple.id))
-            return self.core.t("prefs.reveal_now_" + new)
+            return lambda: self.core.t("prefs.reveal_now_" + new)
         return None

@@ -26,6 +26,8 @@ from bot.db import Conn, Row, fetch_all, fetch_one
 from bot.feature import Feature, TextRoute
 from bot.messages import Button, Msg, Outcome, rows
 from bot.safety import Safety
+import content
+from content import Content
 
 NOT_YET = 3 * 24 * 3600
 DEFAULT_DAYS = 7
@@ -36,61 +38,70 @@ DUE_AT = time(20, 0)  # a due date means that evening, local time
 DOER_VERBS = ("d", "k", "n", "m")  # only the promiser says how it went
 PARTNER_VERBS = ("t", "l")  # the partner may thank, or ask to talk: never grade
 
-_WEEKDAYS = {d.lower(): n for n, d in enumerate(schedule.DAYS)} | {
-    d[:3].lower(): n for n, d in enumerate(schedule.DAYS)
-}
-_BY_RE = re.compile(r"^(?P<what>.+)\s+by\s+(?P<when>[^\s].{0,30})$", re.IGNORECASE | re.DOTALL)
-_IN_RE = re.compile(r"^in\s+(\d{1,2})\s+(day|days|week|weeks)$")
-_MONTHS = {
-    m: n
-    for n, names in enumerate(
-        (
-            ("jan", "january"),
-            ("feb", "february"),
-            ("mar", "march"),
-            ("apr", "april"),
-            ("may",),
-            ("jun", "june"),
-            ("jul", "july"),
-            ("aug", "august"),
-            ("sep", "sept", "september"),
-            ("oct", "october"),
-            ("nov", "november"),
-            ("dec", "december"),
-        ),
-        start=1,
+_BY = "promise_words.by"
+
+
+def _alts(c: Content, key: str) -> list[str]:
+    """A catalogue entry of '|'-separated phrases, longest first."""
+    return sorted(
+        (w.strip().lower() for w in c.t(key).split("|") if w.strip()), key=len, reverse=True
     )
-    for m in names
-}
 
 
-def parse_when(when: str, today: date) -> date | None:
-    """'Friday', 'tomorrow', 'next week', 'in 3 days', '2026-12-05', '5 Dec' -> a local date."""
+def by_pattern(c: Content) -> re.Pattern[str]:
+    """'<promise> by <when>' in the catalogue's language ('… para el viernes', '… к пятнице')."""
+    words = "|".join(re.escape(w) for w in _alts(c, _BY))
+    return re.compile(
+        rf"^(?P<what>.+)\s+(?:{words})\s+(?P<when>[^\s].{{0,30}})$", re.IGNORECASE | re.DOTALL
+    )
+
+
+def parse_when(when: str, today: date, c: Content | None = None) -> date | None:
+    """'Friday', 'tomorrow', 'next week', 'in 3 days', '2026-12-05', '5 Dec' -> a local date.
+
+    The relative words come from the catalogue of `c`'s language; weekday and month names
+    from CLDR (Babel), in every spelling the language uses.
+    """
+    c = c or content.load()
+    lang = c.lang
     w = " ".join(when.lower().strip().rstrip(".!").split())
-    if w.startswith("next ") and w[5:] in _WEEKDAYS:
-        w = w[5:]
-    if w in ("today", "tonight"):
+
+    def one_of(key: str) -> list[str]:
+        return _alts(c, f"promise_words.{key}")
+
+    for nxt in one_of("next"):
+        if w.startswith(nxt + " ") and schedule.weekday_of(w[len(nxt) + 1 :], lang) is not None:
+            w = w[len(nxt) + 1 :]
+            break
+    if w in one_of("today"):
         return today
-    if w == "tomorrow":
+    if w in one_of("tomorrow"):
         return today + timedelta(days=1)
-    if w in ("next week", "a week", "one week"):
+    if w in one_of("next_week"):
         return today + timedelta(days=7)
-    if w in ("the weekend", "weekend", "the end of the week", "end of the week"):
+    if w in one_of("weekend"):
         return today + timedelta(days=(5 - today.weekday()) % 7 or 7)
-    if w in _WEEKDAYS:
-        return today + timedelta(days=(_WEEKDAYS[w] - today.weekday()) % 7 or 7)
-    found = _IN_RE.match(w)
-    if found:
-        n = int(found.group(1))
-        return today + timedelta(days=n * (7 if found.group(2).startswith("week") else 1))
+    weekday = schedule.weekday_of(w, lang)
+    if weekday is not None:
+        return today + timedelta(days=(weekday - today.weekday()) % 7 or 7)
+    parts = w.split()
+    if len(parts) >= 2 and parts[-2].isdigit() and len(parts[-2]) <= 2:
+        lead = " ".join(parts[:-2])
+        if lead in one_of("in") or not lead:
+            n, unit = int(parts[-2]), parts[-1]
+            if unit in one_of("weeks"):
+                return today + timedelta(days=7 * n)
+            if unit in one_of("days") and lead:
+                return today + timedelta(days=n)
     try:
         return date.fromisoformat(w)
     except ValueError:
         pass
-    parts = w.replace(",", " ").split()
+    months = schedule.month_words(lang)
+    parts = [p for p in w.replace(",", " ").split() if p not in one_of("of")]
     if len(parts) == 2:
         day_s, month_s = (parts[0], parts[1]) if parts[0].isdigit() else (parts[1], parts[0])
-        month = _MONTHS.get(month_s)
+        month = months.get(month_s.rstrip("."))
         if month and day_s.isdigit():
             for year in (today.year, today.year + 1):
                 try:
@@ -102,10 +113,9 @@ def parse_when(when: str, today: date) -> date | None:
     return None
 
 
-def local_day(at: int, zone: str) -> str:
-    """'Friday 27 November' in `zone`."""
-    local = schedule.from_ts(at).astimezone(ZoneInfo(zone))
-    return f"{schedule.DAYS[local.weekday()]} {local.day} {local:%B}"
+def local_day(at: int, zone: str, lang: str = "en") -> str:
+    """'Friday 27 November' in `zone`, in `lang`."""
+    return schedule.day_month(schedule.from_ts(at).astimezone(ZoneInfo(zone)), lang)
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,7 +148,7 @@ class Promises(Feature):
         return couple.timezone or self.core.settings.default_timezone
 
     def when(self, couple: Couple, at: int) -> str:
-        return local_day(at, self._zone(couple))
+        return local_day(at, self._zone(couple), self.core.lang)
 
     def _due_ts(self, couple: Couple, day: date) -> int:
         moment = schedule.ts(schedule.local_to_utc(day, DUE_AT, ZoneInfo(self._zone(couple))))
@@ -264,8 +274,8 @@ class Promises(Feature):
         raw = " ".join(raw.split())
         today = self.core.clock.now().astimezone(ZoneInfo(self._zone(couple))).date()
         what, day = raw, today + timedelta(days=DEFAULT_DAYS)
-        found = _BY_RE.match(raw)
-        parsed = parse_when(found.group("when"), today) if found else None
+        found = by_pattern(self.core.c).match(raw)
+        parsed = parse_when(found.group("when"), today, self.core.c) if found else None
         if found and parsed is not None:
             what, day = found.group("what").strip(), parsed
         # Otherwise "by" was part of the promise ("stop by the shop"): keep it whole, due in

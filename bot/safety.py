@@ -28,7 +28,7 @@ from bot.callbacks import cb
 from bot.core import Actor, Core, Safe
 from bot.db import Conn, fetch_one
 from bot.messages import Button, Msg, Outcome, rows
-from content import MarkerSet, SafetyContent
+from content import MarkerSet, SafetyContent, all_safety
 
 log = logging.getLogger(__name__)
 
@@ -48,12 +48,10 @@ class SafetyMatcher:
     """Whole-word matching of the reviewed marker lists, after `normalise`."""
 
     def __init__(self, markers: SafetyContent) -> None:
-        gap_ok = rf"(?:(?!(?:{_alternation(markers.negations)})\b)[a-z0-9]+ )?"
+        gap_ok = rf"(?:(?!(?:{_alternation(markers.negations)})\b)[^\W_]+ )?"
         self._patterns = {
             kind: re.compile(
-                r"(?<![a-z0-9])(?:"
-                + _set_pattern(getattr(markers, kind), gap_ok)
-                + r")(?![a-z0-9])"
+                r"(?<![^\W_])(?:" + _set_pattern(getattr(markers, kind), gap_ok) + r")(?![^\W_])"
             )
             for kind in KINDS
         }
@@ -102,7 +100,7 @@ Releaser = Callable[[Conn, Hold], Awaitable[bool]]
 class Safety:
     def __init__(self, core: Core) -> None:
         self.core = core
-        self.matcher = SafetyMatcher(core.content.safety)
+        self.matcher = SafetyMatcher(all_safety())  # every language's markers
         self.releasers: dict[str, Releaser] = {}
 
     # -- help resources ----------------------------------------------------------
@@ -110,7 +108,7 @@ class Safety:
     def help_lines(self, language: str | None, zone: str | None) -> str:
         """Help now: the country's short list when known, the directory always, and the
         operator's own line (SAFETY_RESOURCES) if set."""
-        res = self.core.content.safety.resources
+        res = self.core.c.safety.resources
         lang = (language or "").lower().replace("_", "-")
         country = next((c for c in res.country if lang and lang in c.languages), None)
         if country is None and "-" in lang:

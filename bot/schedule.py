@@ -11,9 +11,81 @@ from datetime import UTC, date, datetime, time, timedelta
 from functools import cache
 from zoneinfo import ZoneInfo, available_timezones
 
+from babel import Locale
+from babel.dates import format_skeleton, get_day_names, get_month_names
+
 WEEK = 7 * 24 * 3600  # seconds
 
 DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+# The CLDR locale whose date conventions each catalogue language reads: Trellis's English
+# writes days British style ("Sunday 29 November, 19:00").
+_CLDR = {"en": "en_GB"}
+
+
+@cache
+def _locale(lang: str) -> Locale:
+    return Locale.parse(_CLDR.get(lang, lang))
+
+
+@cache
+def day_names(lang: str = "en", width: str = "wide") -> tuple[str, ...]:
+    """Monday..Sunday in `lang` as CLDR names them on their own ('lunes', 'понедельник')."""
+    names = get_day_names(width, context="stand-alone", locale=_locale(lang))
+    return tuple(str(names[n]) for n in range(7))
+
+
+@cache
+def day_words(lang: str = "en") -> dict[str, int]:
+    """Every CLDR spelling of a weekday in `lang` (wide and short, standing alone or in a
+    date), lower-cased, to its number (Monday 0)."""
+    out: dict[str, int] = {}
+    for width in ("wide", "abbreviated"):
+        for context in ("format", "stand-alone"):
+            names = get_day_names(width, context=context, locale=_locale(lang))
+            for n in range(7):
+                out[str(names[n]).lower().rstrip(".")] = n
+    return out
+
+
+def weekday_of(word: str, lang: str = "en") -> int | None:
+    """The weekday `word` names in `lang`, allowing the inflected endings CLDR does not list
+    (Russian 'к пятнице', 'в среду'): a word beginning with a full name less its last letter
+    counts, if that stem is unambiguous."""
+    word = word.lower().rstrip(".")
+    words = day_words(lang)
+    if word in words:
+        return words[word]
+    hits = {
+        n
+        for name, n in words.items()
+        if len(name) >= 5 and word.startswith(name[:-1]) and len(word) - len(name) <= 2
+    }
+    return hits.pop() if len(hits) == 1 else None
+
+
+@cache
+def month_words(lang: str = "en") -> dict[str, int]:
+    """Every CLDR spelling of a month in `lang`, lower-cased, to its number (January 1)."""
+    out: dict[str, int] = {}
+    for width in ("wide", "abbreviated"):
+        for context in ("format", "stand-alone"):
+            names = get_month_names(width, context=context, locale=_locale(lang))
+            for n in range(1, 13):
+                out[str(names[n]).lower().rstrip(".")] = n
+    if lang == "en":
+        out["sept"] = 9
+    return out
+
+
+def day_month(local: datetime | date, lang: str = "en") -> str:
+    """'Friday 27 November', 'viernes, 27 de noviembre', 'пятница, 27 ноября': the wide
+    weekday, then day and month, joined the way the language's full CLDR date joins them."""
+    loc = _locale(lang)
+    names = get_day_names("wide", context="format", locale=loc)
+    joint = " " if lang == "en" else ", "  # Trellis's English: "Sunday 29 November"
+    if lang != "en" and "EEEE, " not in str(loc.date_formats["full"].pattern):
+        joint = " "
+    return f"{names[local.weekday()]}{joint}{format_skeleton('MMMMd', local, locale=loc)}"
 
 
 def parse_hhmm(text: str) -> time | None:
@@ -85,10 +157,10 @@ def iso_week(moment: datetime, tz_name: str) -> str:
     return f"{year}-W{week:02d}"
 
 
-def human(moment: datetime, tz_name: str) -> str:
-    """'Sunday 30 November, 19:00 Europe/Berlin'."""
+def human(moment: datetime, tz_name: str, lang: str = "en") -> str:
+    """'Sunday 30 November, 19:00 Europe/Berlin', in `lang`'s CLDR date format."""
     local = moment.astimezone(zone(tz_name))
-    return f"{DAYS[local.weekday()]} {local.day} {local:%B}, {local:%H:%M} {tz_name}"
+    return f"{day_month(local, lang)}, {local:%H:%M} {tz_name}"
 
 
 def ts(moment: datetime) -> int:

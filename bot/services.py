@@ -108,7 +108,7 @@ class Services:
         return None if fn is None else (kind, arg, fn)
 
     def _route_label(self, kind: str, partner: str) -> str:
-        key = f"route.{kind}" if self.core.content.has_string(f"route.{kind}") else "route.other"
+        key = f"route.{kind}" if self.core.c.has_string(f"route.{kind}") else "route.other"
         return self.core.t(key, partner=partner)
 
     async def _hold(
@@ -191,7 +191,7 @@ class Services:
 
     def _set_aside_key(self, kind: str) -> str:
         key = f"route.set_aside_{kind}"
-        return key if self.core.content.has_string(key) else "route.set_aside"
+        return key if self.core.c.has_string(key) else "route.set_aside"
 
     def _gone(self, actor: Actor, text: str, message_id: int | None, out: Outcome) -> Outcome:
         """The chosen flow stopped waiting meanwhile: nothing sent, and the words handed back."""

@@ -12,8 +12,10 @@ import string
 import tomllib
 from functools import cache
 from importlib import resources
+from importlib.abc import Traversable
 from typing import Any, Literal
 
+from babel import Locale
 from pydantic import BaseModel, Field, PrivateAttr, field_validator, model_validator
 
 MESSAGE_LIMIT = 4096
@@ -39,14 +41,23 @@ MIN_PER_THEME = 6
 PLURAL_CATEGORIES = ("zero", "one", "two", "few", "many", "other")
 
 
-def plural_category(n: float, locale: str = "en") -> str:
-    """The CLDR plural category of `n` in `locale` ('one', 'other', ...).
+BASE = "en"  # the reference catalogue every other language is checked against
 
-    English rules only, for now. Babel's `Locale.parse(locale).plural_form(n)` returns the
-    same category names, so plugging CLDR's rules for every language in is this one line.
-    """
-    del locale
-    return "one" if n == 1 else "other"
+
+@cache
+def _locale(lang: str) -> Locale:
+    return Locale.parse(lang)
+
+
+def plural_category(n: float, locale: str = BASE) -> str:
+    """The CLDR plural category of `n` in `locale` ('one', 'few', 'many', 'other', ...),
+    from Babel's CLDR rules."""
+    return str(_locale(locale).plural_form(n))
+
+
+def plural_categories(locale: str) -> set[str]:
+    """Every category a count can take in `locale` (CLDR's tags, plus 'other')."""
+    return {*_locale(locale).plural_form.tags, "other"}
 
 
 class Plural(BaseModel):
@@ -64,7 +75,7 @@ class Plural(BaseModel):
             raise ValueError(f"the 'other' form shows {{{self.count}}}: {other[:40]!r}")
         return self
 
-    def pick(self, n: float, locale: str = "en") -> str:
+    def pick(self, n: float, locale: str = BASE) -> str:
         return self.forms.get(plural_category(n, locale), self.forms["other"])
 
 
@@ -163,6 +174,7 @@ class SafetyContent(BaseModel):
 
 
 class Content(BaseModel):
+    lang: str = BASE
     themes: list[Theme]
     questions: list[Question]
     nudges: Nudges
@@ -224,7 +236,7 @@ class Content(BaseModel):
         """
         plural = self.plurals.get(key)
         if plural is not None:
-            return plural.pick(float(str(values[plural.count]))).format(**values)
+            return plural.pick(float(str(values[plural.count])), self.lang).format(**values)
         return self.strings[key].format(**values)
 
     def plural(self, key: str, n: int) -> str:
@@ -266,8 +278,13 @@ class Content(BaseModel):
             self._by_theme.setdefault(q.theme, []).append(q)
 
 
-def _read(name: str) -> dict:
-    return tomllib.loads(resources.files("content").joinpath(name).read_text("utf-8"))
+def _dir(lang: str) -> Traversable:
+    root = resources.files("content")
+    return root if lang == BASE else root.joinpath(lang)
+
+
+def _read(name: str, lang: str = BASE) -> dict:
+    return tomllib.loads(_dir(lang).joinpath(name).read_text("utf-8"))
 
 
 def _is_plural(table: dict) -> bool:
@@ -287,37 +304,181 @@ def _flatten(table: dict, prefix: str = "") -> dict[str, str | dict[str, str]]:
     return out
 
 
-def _strings() -> dict[str, str | dict[str, str]]:
+def _strings(lang: str = BASE) -> dict[str, str | dict[str, str]]:
     """strings.toml plus one strings_<feature>.toml per feature; a key may appear once."""
     merged: dict[str, str | dict[str, str]] = {}
     names = sorted(
         e.name
-        for e in resources.files("content").iterdir()
+        for e in _dir(lang).iterdir()
         if e.name.startswith("strings") and e.name.endswith(".toml")
     )
     for name in names:
-        for key, value in _flatten(_read(name)).items():
+        for key, value in _flatten(_read(name, lang)).items():
             if key in merged:
-                raise ValueError(f"string {key} is defined twice ({name})")
+                raise ValueError(f"{lang}: string {key} is defined twice ({name})")
             merged[key] = value
     return merged
 
 
-@cache
-def load() -> Content:
-    """Read and validate every content file (cached: content never changes at run time)."""
-    catalogue = _strings()
+def languages() -> tuple[str, ...]:
+    """English first, then every folder of `content/` that holds a catalogue."""
+    found = sorted(
+        e.name
+        for e in resources.files("content").iterdir()
+        if e.is_dir() and e.joinpath("strings.toml").is_file()
+    )
+    return (BASE, *found)
+
+
+def _placeholders(text: str) -> set[str]:
+    return {n for _, n, _, _ in string.Formatter().parse(text) if n is not None}
+
+
+def _merged_questions(base: list[dict], texts: list[dict], lang: str) -> list[dict]:
+    """English structure (theme, kind, about, event) with the language's words."""
+    by_id = {q["id"]: q for q in texts}
+    out = []
+    for q in base:
+        t = by_id.pop(q["id"], None)
+        if t is None:
+            raise ValueError(f"{lang}: question {q['id']} is not translated")
+        for key in ("low", "high"):
+            if (key in q) != (key in t):
+                raise ValueError(f"{lang}: question {q['id']}: `{key}` must match English")
+        out.append({**q, **{k: t[k] for k in ("text", "low", "high") if k in t}})
+    if by_id:
+        raise ValueError(f"{lang}: questions not in English: {sorted(by_id)}")
+    return out
+
+
+def _merged_themes(base: list[dict], texts: list[dict], lang: str) -> list[dict]:
+    by_id = {t["id"]: t for t in texts}
+    if set(by_id) != {t["id"] for t in base}:
+        raise ValueError(f"{lang}: themes must be exactly English's")
+    keys = ("name", "description", "tips", "starters")
+    return [{**t, **{k: by_id[t["id"]][k] for k in keys}} for t in base]
+
+
+def _check_strings(
+    base: dict[str, str | dict[str, str]], cat: dict[str, str | dict[str, str]], lang: str
+) -> None:
+    """Same keys, same placeholders, and every plural category the language needs."""
+    missing, extra = base.keys() - cat.keys(), cat.keys() - base.keys()
+    if missing or extra:
+        raise ValueError(f"{lang}: missing strings {sorted(missing)}, unknown {sorted(extra)}")
+    need = plural_categories(lang)
+    for key, value in base.items():
+        mine = cat[key]
+        if isinstance(value, dict) != isinstance(mine, dict):
+            raise ValueError(f"{lang}: {key} must be plural exactly when English's is")
+        if isinstance(value, dict) and isinstance(mine, dict):
+            if mine.get("count") != value["count"]:
+                raise ValueError(f"{lang}: plural {key} counts {{{value['count']}}}")
+            lacking = need - mine.keys()
+            if lacking:
+                raise ValueError(f"{lang}: plural {key} lacks forms {sorted(lacking)}")
+            want = _placeholders(value["other"])
+            for form, text in mine.items():
+                if form != "count" and _placeholders(text) - want:
+                    raise ValueError(f"{lang}: {key}.{form} has placeholders English lacks")
+            if _placeholders(mine["other"]) != want:
+                raise ValueError(f"{lang}: {key} placeholders differ from English")
+        elif isinstance(value, str) and isinstance(mine, str):
+            if _placeholders(mine) != _placeholders(value):
+                raise ValueError(
+                    f"{lang}: {key} has placeholders {sorted(_placeholders(mine))}, "
+                    f"English {sorted(_placeholders(value))}"
+                )
+
+
+def _check_safety(base: dict, cat: dict, lang: str) -> None:
+    codes = [c["code"] for c in base["resources"].get("country", [])]
+    mine = [c["code"] for c in cat.get("resources", {}).get("country", [])]
+    if codes != mine:
+        raise ValueError(f"{lang}: help resources must list the countries {codes}, got {mine}")
+
+
+def _build(lang: str) -> Content:
+    catalogue = _strings(lang)
+    themes, questions = _read("themes.toml", lang)["theme"], _read("questions.toml", lang)
+    safety = _read("safety.toml", lang)
+    if lang != BASE:
+        _check_strings(_strings(BASE), catalogue, lang)
+        themes = _merged_themes(_read("themes.toml")["theme"], themes, lang)
+        questions = {
+            "question": _merged_questions(
+                _read("questions.toml")["question"], questions["question"], lang
+            )
+        }
+        _check_safety(_read("safety.toml"), safety, lang)
+        for theme, english in zip(themes, _read("themes.toml")["theme"], strict=True):
+            theme["emoji"] = english["emoji"]
     return Content.model_validate(
         {
-            "themes": _read("themes.toml")["theme"],
-            "questions": _read("questions.toml")["question"],
-            "nudges": _read("nudges.toml"),
-            "safety": _read("safety.toml"),
+            "lang": lang,
+            "themes": themes,
+            "questions": questions["question"],
+            "nudges": _read("nudges.toml", lang),
+            "safety": safety,
             "strings": {k: v for k, v in catalogue.items() if isinstance(v, str)},
             "plurals": {
-                k: {"count": v.pop("count"), "forms": v}
+                k: {"count": v["count"], "forms": {f: t for f, t in v.items() if f != "count"}}
                 for k, v in catalogue.items()
                 if isinstance(v, dict)
             },
         }
+    )
+
+
+@cache
+def catalogues() -> dict[str, Content]:
+    """Every language's content, each checked against English (cached: content never
+    changes at run time). A missing or broken string is a start-up error."""
+    return {lang: _build(lang) for lang in languages()}
+
+
+def load(lang: str = BASE) -> Content:
+    """One language's content (English by default)."""
+    return catalogues()[lang]
+
+
+def base_tag(code: str | None) -> str | None:
+    """The language of a Telegram `language_code` ('es' from 'es-MX'), if we speak it."""
+    if not code:
+        return None
+    tag = code.replace("_", "-").split("-")[0].lower()
+    return tag if tag in languages() else None
+
+
+def all_safety() -> SafetyContent:
+    """Every language's marker lists in one (words are screened whatever the reader's
+    language); the resources are English's."""
+    cats = list(catalogues().values())
+    first = cats[0].safety
+
+    def union(kind: str) -> MarkerSet:
+        sets = [getattr(c.safety, kind) for c in cats]
+        return MarkerSet(
+            phrases=[p for m in sets for p in m.phrases], combos=[x for m in sets for x in m.combos]
+        )
+
+    return SafetyContent(
+        negations=[n for c in cats for n in c.safety.negations],
+        self_harm=union("self_harm"),
+        threat=union("threat"),
+        control=union("control"),
+        resources=first.resources,
+    )
+
+
+def all_nudges() -> Nudges:
+    """Every language's nudge phrases in one; suggestions are picked per reader."""
+    cats = list(catalogues().values())
+
+    def union(kind: str) -> NudgeSet:
+        sets = [getattr(c.nudges, kind) for c in cats]
+        return NudgeSet(phrases=[p for m in sets for p in m.phrases], suggestion=sets[0].suggestion)
+
+    return Nudges(
+        absolutes=union("absolutes"), insults=union("insults"), contempt=union("contempt")
     )

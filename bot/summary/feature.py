@@ -50,7 +50,7 @@ class Rendered:
 class Summaries(Feature):
     def __init__(self, core: Core) -> None:
         super().__init__(core)
-        self.views = Views(core.t, core.content)
+        self.views = Views(core.t, lambda: core.c)
         self._about = {q.id: q.about for q in core.content.questions}
         self._scale = {q.id for q in core.content.questions if q.kind == "scale"}
         # Check-ins closed before this were all looked at (in memory: a restart looks back
@@ -99,7 +99,7 @@ class Summaries(Feature):
             # speak up or confront, for either of them; the same neutral line for both.
             lines += ["", t("summary.focus_neutral")]
         else:
-            focus = self.core.content.theme(focus_theme(this, users))
+            focus = self.core.c.theme(focus_theme(this, users))
             tip = focus.tips[week_start(week).isocalendar()[1] % len(focus.tips)]
             lines += ["", t("summary.focus", emoji=focus.emoji, theme=focus.name, tip=tip)]
         return Rendered("\n".join(lines).strip(), headline, tr, chart_lines)

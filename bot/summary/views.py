@@ -42,7 +42,11 @@ def week_label(week: str) -> str:
 @dataclass(frozen=True)
 class Views:
     t: Callable[..., str]  # Core.t: a catalogue string with every value escaped
-    content: Content
+    catalogue: Callable[[], Content]  # the reader's language's content (Core.c)
+
+    @property
+    def content(self) -> Content:
+        return self.catalogue()
 
     # -- the week's answers ----------------------------------------------------
 
