@@ -224,13 +224,14 @@ class Checkins(Feature):
             progress = await self._progress(conn, actor.user_id, row["id"])
             if progress is None or progress.stage == "done":
                 return out.say(Msg(actor.chat_id, self.core.t("checkin.waiting_partner")))
-            current = self._current(actor.user_id, progress)
-            if not actor.private:
+            if not actor.private:  # the question goes to their private chat, in their language
+                async with self.core.to(conn, actor.user_id):
+                    current = self._current(actor.user_id, progress)
                 out.queued += await self.core.queue_all(conn, [current])
                 return out.say(Msg(actor.chat_id, self.core.t("checkin.continue_private")))
             # Shown again, the step's prompt for text is the most recent one.
             await self.core.set_awaiting(conn, actor.user_id, self._awaiting_at(progress))
-            out.say(current)
+            out.say(self._current(actor.user_id, progress))
         return out
 
     async def _week_exists(self, conn: Conn, couple_id: int, week: str) -> bool:
@@ -316,6 +317,10 @@ class Checkins(Feature):
             out.say(Msg(actor.chat_id, text, edit_message_id=message_id))
             # The partner hears why a check-in arrives off schedule before its first question.
             other = couple.partner_of(actor.user_id)
+            async with self.core.to(conn, other):
+                text = self.core.t(
+                    "checkin.early_opened", name=actor.first_name, next=self._next_text(couple)
+                )
             out.queued += await self.core.queue_all(conn, [Msg(other, text)])
             out.queued += await self._open_many(conn, [(couple, week)], early=True)
         return out
@@ -767,16 +772,15 @@ class Checkins(Feature):
             (checkin_id,),
         ) as c:
             got = {(r["user_id"], r["question_id"]): r for r in await c.fetchall()}
-        parts = [self.core.t("checkin.reveal_head")]
-        for n, qid in enumerate(json.loads(row["items"])):
-            parts.append(self._reveal_item(couple, names, got, qid, checkin_id + n))
-        parts.append(self.core.t("checkin.reveal_foot"))
-        text = "\n\n".join(parts)
-        msgs = [
-            Msg(chat, chunk, protect=True)
-            for chat in couple.reveal_chats
-            for chunk in split_message(text)
-        ]
+        msgs = []
+        for chat in couple.reveal_chats:  # rendered once per reader, in their language
+            async with self.core.to(conn, chat):
+                parts = [self.core.t("checkin.reveal_head")]
+                for n, qid in enumerate(json.loads(row["items"])):
+                    parts.append(self._reveal_item(couple, names, got, qid, checkin_id + n))
+                parts.append(self.core.t("checkin.reveal_foot"))
+            text = "\n\n".join(parts)
+            msgs += [Msg(chat, chunk, protect=True) for chunk in split_message(text)]
         return await self.core.queue_all(conn, msgs, key=f"ci:{checkin_id}:reveal")
 
     def _reveal_item(
@@ -882,14 +886,16 @@ class Checkins(Feature):
             (now, now),
         )
         queued: list[int] = []
+        langs = await self.core.langs(conn, [r["user_id"] for r in rows_])
         for r in rows_:
             p = Progress(
                 r["id"], 0, tuple(json.loads(r["items"])), "open", r["position"], r["stage"]
             )
-            msgs = [
-                Msg(r["user_id"], self.core.t("checkin.reminder")),
-                self._current(r["user_id"], p),
-            ]
+            with self.core.speaking(langs[r["user_id"]]):
+                msgs = [
+                    Msg(r["user_id"], self.core.t("checkin.reminder")),
+                    self._current(r["user_id"], p),
+                ]
             queued += await self.core.queue_all(
                 conn, msgs, key=f"ci:{r['id']}:remind:{r['user_id']}"
             )
@@ -911,8 +917,9 @@ class Checkins(Feature):
         queued: list[int] = []
         for r in rows_:
             other = r["user_b"] if r["user_id"] == r["user_a"] else r["user_a"]
-            name = await self.core.first_name(conn, r["user_id"])
-            msg = Msg(other, self.core.t("checkin.partner_unreachable", name=name))
+            async with self.core.to(conn, other):
+                name = await self.core.first_name(conn, r["user_id"])
+                msg = Msg(other, self.core.t("checkin.partner_unreachable", name=name))
             new = await self.core.queue(conn, msg, key=f"ci:{r['id']}:unreachable:{r['user_id']}")
             if new is not None:
                 queued.append(new)
@@ -948,7 +955,8 @@ class Checkins(Feature):
                     (user,),
                 )
                 key = "checkin.closed_you_done" if done.get(user) else "checkin.closed_unfinished"
-                msgs.append(Msg(user, self.core.t(key)))
+                async with self.core.to(conn, user):
+                    msgs.append(Msg(user, self.core.t(key)))
             queued += await self.core.queue_all(conn, msgs, key=f"ci:{r['id']}:expired")
         return queued
 

@@ -10,6 +10,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from babel.lists import format_list
 from bot import schedule
 from bot.clock import Clock
 from bot.crypto import Cipher
@@ -182,6 +183,23 @@ class Core:
         """Render everything inside for the reader(s) of `chat_id` (a user or a group)."""
         with self.speaking(await self.lang_of(conn, chat_id)):
             yield
+
+    def and_list(self, items: list[str]) -> str:
+        """'Alice and Bob', 'Alice y Bob', 'Alice и Bob': CLDR's list pattern."""
+        return format_list(items, locale=self.lang)
+
+    async def langs(self, conn: Conn, user_ids: list[int]) -> dict[int, str]:
+        """Many users' languages in one query (the sweep's path); unknown users read English."""
+        found = {u: content_mod.BASE for u in user_ids}
+        for start in range(0, len(user_ids), 500):
+            chunk = user_ids[start : start + 500]
+            for r in await fetch_all(
+                conn,
+                f"SELECT id, language FROM users WHERE id IN ({','.join('?' * len(chunk))})",
+                chunk,
+            ):
+                found[r["id"]] = r["language"]
+        return found
 
     async def lang_of(self, conn: Conn, chat_id: int) -> str:
         """A private chat reads its user's language; a couple's group its group language

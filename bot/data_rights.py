@@ -472,9 +472,9 @@ class DataRights:
         await self._delete_couples(conn, gone)
         await conn.execute("DELETE FROM users WHERE id = ?", (uid,))
         if partner is not None:
-            queued += await self.core.queue_all(
-                conn, [Msg(partner, self.core.t("delete.partner_told"))]
-            )
+            async with self.core.to(conn, partner):  # in the partner's own language
+                told = Msg(partner, self.core.t("delete.partner_told"))
+            queued += await self.core.queue_all(conn, [told])
         return queued
 
     async def _delete_couples(self, conn: Conn, couple_ids: list[int]) -> None:

@@ -213,13 +213,12 @@ class Pairing:
                     edit_message_id=message_id,
                 )
             )
-            out.queued += await self.core.queue_all(
-                conn,
-                [
+            async with self.core.to(conn, couple.user_a):  # the inviter's own language
+                told = [
                     Msg(couple.user_a, self.core.t("pair.done_inviter", partner=actor.first_name)),
                     await self._onboarding_prompt(conn, couple, couple.user_a),
-                ],
-            )
+                ]
+            out.queued += await self.core.queue_all(conn, told)
         return out
 
     async def decline_invite(self, actor: Actor, message_id: int | None) -> Outcome:
@@ -388,15 +387,16 @@ class Pairing:
         )
         partner = couple.partner_of(actor.user_id)
         if actor.private:
-            out.queued += await self.core.queue_all(
-                conn,
-                [
-                    Msg(
-                        partner,
-                        self.core.t("onboard.done_partner", name=actor.first_name, when=when),
-                    )
-                ],
-            )
+            async with self.core.to(conn, partner):
+                told = Msg(
+                    partner,
+                    self.core.t(
+                        "onboard.done_partner",
+                        name=actor.first_name,
+                        when=schedule.human(due, tz, self.core.lang),
+                    ),
+                )
+            out.queued += await self.core.queue_all(conn, [told])
         if couple.group_chat_id is None:
             token = await self._new_invite(conn, couple.user_a, "group", couple.id)
             offer = Msg(
@@ -537,7 +537,7 @@ class Pairing:
             problem = None
             if not all(members_ok):
                 missing = [n for n, ok in zip(names, members_ok, strict=True) if not ok]
-                problem = self.core.t("group.partner_missing", names=" and ".join(missing))
+                problem = self.core.t("group.partner_missing", names=self.core.and_list(missing))
             elif count != 3:
                 problem = self.core.t("group.stranger", count=count)
             couples = [await self.core.couple_of(conn, u) for u in (first, second)]
@@ -587,15 +587,16 @@ class Pairing:
             return None
         return Msg(
             couple.group_chat_id,
-            self.core.t("group.open_private", names=" and ".join(missing)),
+            self.core.t("group.open_private", names=self.core.and_list(missing)),
             rows([Button(self.core.t("group.open_private_button"), url=self.link(HELLO))]),
         )
 
     async def _announce_private_started(self, conn: Conn, couple: Couple) -> list[int]:
         if couple.group_chat_id is None:
             return []
-        waiting = await self._private_status(conn, couple)
-        msg = waiting or Msg(couple.group_chat_id, self.core.t("group.all_private"))
+        async with self.core.to(conn, couple.group_chat_id):
+            waiting = await self._private_status(conn, couple)
+            msg = waiting or Msg(couple.group_chat_id, self.core.t("group.all_private"))
         return await self.core.queue_all(conn, [msg])
 
     async def bot_left_group(self, chat_id: int) -> Outcome:
@@ -612,9 +613,11 @@ class Pairing:
                 "WHERE couple_id = ? AND state NOT IN ('closed', 'ended')",
                 (couple.id,),
             )
-            out.queued += await self.core.queue_all(
-                conn, [Msg(u, self.core.t("group.removed")) for u in couple.users]
-            )
+            told = []
+            for u in couple.users:
+                async with self.core.to(conn, u):
+                    told.append(Msg(u, self.core.t("group.removed")))
+            out.queued += await self.core.queue_all(conn, told)
         return out
 
     async def set_reachable(self, user_id: int, reachable: bool) -> None:
@@ -629,7 +632,12 @@ class Pairing:
         out = Outcome()
         async with self.core.db.tx() as conn:
             couple = await self.core.paired(conn, actor, out, unpaired="status.unpaired")
+            # The language this chat reads in (yours in private, the group's in the group).
+            language = self.core.t("language.status", language=self.core.c.t("language.name"))
             if couple is None:
+                if out.reply and out.reply[-1].chat_id == actor.chat_id and actor.private:
+                    last = out.reply.pop()
+                    out.say(Msg(actor.chat_id, f"{last.text}\n\n{language}"))
                 return out
             partner = await self.core.first_name(conn, couple.partner_of(actor.user_id))
             tz = couple.timezone or self.core.t("status.not_set")
@@ -660,7 +668,7 @@ class Pairing:
                     schedule.from_ts(couple.paused_until), self.core.zone(couple), self.core.lang
                 )
                 text += "\n" + self.core.t("status.paused", until=until)
-            out.say(Msg(actor.chat_id, text))
+            out.say(Msg(actor.chat_id, f"{text}\n{language}"))
         return out
 
     async def unpair_ask(self, actor: Actor) -> Outcome:
@@ -699,9 +707,9 @@ class Pairing:
             await self.dissolve(conn, couple)
             out.say(Msg(actor.chat_id, self.core.t("unpair.done"), edit_message_id=message_id))
             partner = couple.partner_of(actor.user_id)
-            out.queued += await self.core.queue_all(
-                conn, [Msg(partner, self.core.t("unpair.partner_told", name=actor.first_name))]
-            )
+            async with self.core.to(conn, partner):
+                told = Msg(partner, self.core.t("unpair.partner_told", name=actor.first_name))
+            out.queued += await self.core.queue_all(conn, [told])
         return out
 
     async def dissolve(self, conn: Conn, couple: Couple) -> None:

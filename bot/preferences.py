@@ -87,6 +87,9 @@ class Preferences:
                 Button(self.core.t("prefs.reveal_button"), cb("st", c, "reveal")),
             ],
             [Button(self.core.t("prefs.quiet_button"), cb("st", c, "menu", "quiet"))],
+            [Button(self.core.t("language.group"), cb("st", c, "menu", "lang"))]
+            if couple.group_chat_id is not None
+            else [],
         )
         return Msg(chat_id, text, buttons, edit_message_id=edit)
 
@@ -115,6 +118,12 @@ class Preferences:
             return Msg(
                 chat_id, self.core.t("onboard.day"), rows(days[:4], days[4:]), edit_message_id=edit
             )
+        if which == "lang":
+            langs = [
+                Button(cat.t("language.name"), cb("st", c, "glang", code))
+                for code, cat in self.core.catalogues.items()
+            ]
+            return Msg(chat_id, self.core.t("language.group"), rows(langs), edit_message_id=edit)
         if which == "quiet":
             windows = [
                 Button(f"{a}–{b}", cb("st", c, "quiet", a.replace(":", "") + b.replace(":", "")))
@@ -244,7 +253,8 @@ class Preferences:
     async def _apply(
         self, conn: Conn, actor: Actor, couple: Couple, action: str, value: str
     ) -> Callable[[], str] | None:
-        """Write one change; return how to say it (in whichever language is spoken), or None if the press made no sense."""
+        """Write one change; return how to say it (a function: the actor and the partner
+        each read it in their own language), or None if the press made no sense."""
         # A press that changes nothing (a double tap, "Sunday" -> "Sunday") says so and
         # tells nobody: the partner hears only of real changes to what they share.
         if action == "tz":
@@ -300,6 +310,15 @@ class Preferences:
                 (start, end, couple.id),
             )
             return lambda: self.core.t("prefs.quiet_set", quiet=f"{start}–{end}")
+        if action == "glang" and value in self.core.catalogues:
+            current = couple.group_language or await self.core.lang_of(conn, couple.user_a)
+            if value == current:
+                return None
+            await conn.execute(
+                "UPDATE couples SET group_language = ? WHERE id = ?", (value, couple.id)
+            )
+            name = self.core.catalogues[value].t("language.name")
+            return lambda: self.core.t("language.group_set", language=name)
         if action == "reminders":
             await conn.execute(
                 "UPDATE couples SET reminders = 1 - reminders WHERE id = ?", (couple.id,)

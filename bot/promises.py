@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import date, time, timedelta
 from zoneinfo import ZoneInfo
 
+import content
 from bot import schedule
 from bot.callbacks import cb
 from bot.core import Actor, Core, Couple
@@ -26,7 +27,6 @@ from bot.db import Conn, Row, fetch_all, fetch_one
 from bot.feature import Feature, TextRoute
 from bot.messages import Button, Msg, Outcome, rows
 from bot.safety import Safety
-import content
 from content import Content
 
 NOT_YET = 3 * 24 * 3600
@@ -301,16 +301,18 @@ class Promises(Feature):
             )
         )
         if actor.private:
-            out.queued += await self.core.queue_all(
-                conn,
-                [
-                    Msg(
-                        partner_id,
-                        self.core.t("promise.told", name=actor.first_name, text=what, when=when),
-                        protect=True,
-                    )
-                ],
-            )
+            async with self.core.to(conn, partner_id):  # in the partner's language
+                told = Msg(
+                    partner_id,
+                    self.core.t(
+                        "promise.told",
+                        name=actor.first_name,
+                        text=what,
+                        when=self.when(couple, due),
+                    ),
+                    protect=True,
+                )
+            out.queued += await self.core.queue_all(conn, [told])
         return out
 
     # -- /promises -----------------------------------------------------------
@@ -423,12 +425,13 @@ class Promises(Feature):
                     edit_message_id=message_id if actor.private else None,
                 )
             )
-            told = Msg(
-                p.partner_id,
-                self.core.t(f"promise.told_{state}", text=p.text, name=actor.first_name),
-                self._partner_buttons(p.id, p.version + 1),
-                protect=True,
-            )
+            async with self.core.to(conn, p.partner_id):
+                told = Msg(
+                    p.partner_id,
+                    self.core.t(f"promise.told_{state}", text=p.text, name=actor.first_name),
+                    self._partner_buttons(p.id, p.version + 1),
+                    protect=True,
+                )
             out.queued += await self.core.queue_all(conn, [told])
             return out
         # Not yet: the due date moves three days and one more ask follows (at most two).
@@ -473,9 +476,10 @@ class Promises(Feature):
         promiser = await self.core.first_name(conn, p.promiser_id)
         mine, theirs = ("thank_sent", "thanked") if verb == "t" else ("talk_sent", "talk_told")
         out.say(Msg(actor.chat_id, self.core.t(f"promise.{mine}", name=promiser, text=p.text)))
-        told = Msg(
-            p.promiser_id, self.core.t(f"promise.{theirs}", name=actor.first_name, text=p.text)
-        )
+        async with self.core.to(conn, p.promiser_id):
+            told = Msg(
+                p.promiser_id, self.core.t(f"promise.{theirs}", name=actor.first_name, text=p.text)
+            )
         out.queued += await self.core.queue_all(conn, [told])
         return out
 
@@ -538,13 +542,14 @@ class Promises(Feature):
                     "version = version + 1 WHERE id = ? AND version = ?",
                     (n, p.id, p.version),
                 )
-                partner = await self.core.first_name(conn, p.partner_id)
                 key = "promise.ask_again" if n > 1 else "promise.ask"
-                msg = Msg(
-                    p.promiser_id,
-                    self.core.t(key, partner=partner, text=p.text),
-                    self._answer_buttons(p.id, p.version + 1, not_yet=n < MAX_ASKS),
-                )
+                async with self.core.to(conn, p.promiser_id):
+                    partner = await self.core.first_name(conn, p.partner_id)
+                    msg = Msg(
+                        p.promiser_id,
+                        self.core.t(key, partner=partner, text=p.text),
+                        self._answer_buttons(p.id, p.version + 1, not_yet=n < MAX_ASKS),
+                    )
                 queued += await self.core.queue_all(conn, [msg], key=f"promise:{p.id}:ask:{n}")
         return queued
 
@@ -587,12 +592,13 @@ class Promises(Feature):
         aid = int(cur.lastrowid or 0)
         partner = await self.core.first_name(conn, partner_id)
         out.say(Msg(actor.chat_id, self.core.t("thanks.sent", partner=partner)))
-        msg = Msg(
-            partner_id,
-            self.core.t("thanks.received", name=actor.first_name, text=text),
-            rows([Button(self.core.t("thanks.react_button"), cb("ty", "r", aid))]),
-            protect=True,
-        )
+        async with self.core.to(conn, partner_id):
+            msg = Msg(
+                partner_id,
+                self.core.t("thanks.received", name=actor.first_name, text=text),
+                rows([Button(self.core.t("thanks.react_button"), cb("ty", "r", aid))]),
+                protect=True,
+            )
         out.queued += await self.core.queue_all(conn, [msg])
         return out
 

@@ -259,11 +259,12 @@ class Safety:
             await self._decide(conn, hold, "shared")
             releaser = self.releasers.get(hold.source)
             if releaser is None or not await releaser(conn, hold):
-                msg = Msg(
-                    hold.partner_id,
-                    t("safety.shared_with_you", name=actor.first_name, text=hold.text),
-                    protect=True,
-                )
+                async with self.core.to(conn, hold.partner_id):
+                    msg = Msg(
+                        hold.partner_id,
+                        t("safety.shared_with_you", name=actor.first_name, text=hold.text),
+                        protect=True,
+                    )
                 out.queued += await self.core.queue_all(conn, [msg], key=f"safety:{hold.id}:share")
             return out.say(
                 Msg(actor.chat_id, t("safety.shared", partner=partner), edit_message_id=message_id)

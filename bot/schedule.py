@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from functools import cache
+from typing import Literal
 from zoneinfo import ZoneInfo, available_timezones
 
 from babel import Locale
@@ -28,7 +29,7 @@ def _locale(lang: str) -> Locale:
 
 
 @cache
-def day_names(lang: str = "en", width: str = "wide") -> tuple[str, ...]:
+def day_names(lang: str = "en", width: Literal["wide", "abbreviated"] = "wide") -> tuple[str, ...]:
     """Monday..Sunday in `lang` as CLDR names them on their own ('lunes', 'понедельник')."""
     names = get_day_names(width, context="stand-alone", locale=_locale(lang))
     return tuple(str(names[n]) for n in range(7))

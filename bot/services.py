@@ -9,6 +9,7 @@ from bot.core import Actor, Core
 from bot.data_rights import DataRights
 from bot.db import Conn, fetch_one
 from bot.feature import Feature, TextRoute
+from bot.language import Languages
 from bot.messages import Button, Msg, Outcome, rows
 from bot.operations import Operations
 from bot.outbox import Outbox
@@ -26,6 +27,7 @@ class Services:
         self.core = core
         self.outbox = Outbox(core)
         self.pairing = Pairing(core)
+        self.languages = Languages(core)
         self.preferences = Preferences(core, self.pairing)
         # Every feature that accepts free text screens it here first (bot/safety.py).
         self.safety = Safety(core)

@@ -383,12 +383,15 @@ def _check_strings(
                     raise ValueError(f"{lang}: {key}.{form} has placeholders English lacks")
             if _placeholders(mine["other"]) != want:
                 raise ValueError(f"{lang}: {key} placeholders differ from English")
-        elif isinstance(value, str) and isinstance(mine, str):
-            if _placeholders(mine) != _placeholders(value):
-                raise ValueError(
-                    f"{lang}: {key} has placeholders {sorted(_placeholders(mine))}, "
-                    f"English {sorted(_placeholders(value))}"
-                )
+        elif (
+            isinstance(value, str)
+            and isinstance(mine, str)
+            and _placeholders(mine) != _placeholders(value)
+        ):
+            raise ValueError(
+                f"{lang}: {key} has placeholders {sorted(_placeholders(mine))}, "
+                f"English {sorted(_placeholders(value))}"
+            )
 
 
 def _check_safety(base: dict, cat: dict, lang: str) -> None:

@@ -121,6 +121,19 @@ async def privacy(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     await deliver(update, context, Outcome().say(Msg(actor.chat_id, text)))
 
 
+async def language(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/language: buttons to choose the language the bot uses with you."""
+    await deliver(update, context, await svc(context).languages.command(actor_of(update)))
+
+
+async def language_press(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    assert update.callback_query is not None
+    parts = parse(update.callback_query.data or "")
+    lang = parts[1] if len(parts) > 1 else ""
+    out = await svc(context).languages.press(actor_of(update), lang, message_id_of(update))
+    await deliver(update, context, out)
+
+
 def register(app: Application) -> None:
     private = filters.ChatType.PRIVATE
     groups = filters.ChatType.GROUPS
@@ -135,6 +148,8 @@ def register(app: Application) -> None:
             CommandHandler("unpair", unpair),
             CommandHandler("help", help_command),
             CommandHandler("privacy", privacy),
+            CommandHandler("language", language),
+            CallbackQueryHandler(language_press, pattern=r"^lg:"),
             CallbackQueryHandler(invite_press, pattern=r"^inv:"),
             CallbackQueryHandler(onboarding_press, pattern=r"^ob:"),
             CallbackQueryHandler(group_vote, pattern=r"^gp:in$"),
