@@ -24,8 +24,12 @@ _CLDR = {"en": "en_GB"}
 
 
 @cache
-def _locale(lang: str) -> Locale:
+def cldr(lang: str) -> Locale:
+    """The CLDR locale (Babel) whose names and formats a catalogue language uses."""
     return Locale.parse(_CLDR.get(lang, lang))
+
+
+_locale = cldr
 
 
 @cache

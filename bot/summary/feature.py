@@ -4,12 +4,15 @@ and the /summary and /history commands.
 A week is *complete* when both partners finished its check-in; only complete weeks
 show answers or feed the trend, so a partner who never finished never sees the
 other's answers, not even averaged. The sweep writes one `summaries` row per
-couple and week (UNIQUE) with the rendered text, and queues the messages under
-keys derived from it, so a duplicate sweep or a restart sends once.
+couple and week (UNIQUE), and queues the messages under
+keys derived from it, so a duplicate sweep or a restart sends once. The row holds data
+(the week's end and when it was written), not text: every reader, now or later, reads it
+rendered in their own language from the weeks, promises and thanks it names.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 
 from bot import chart, schedule
@@ -68,13 +71,18 @@ class Summaries(Feature):
         tr = trend(history, couple.users, self._about, week)
         return tr, self.views.chart_lines(tr, names, couple.users)
 
-    async def render(self, conn: Conn, couple: Couple, week: str, end: int) -> Rendered:
+    async def render(
+        self, conn: Conn, couple: Couple, week: str, end: int, at: int | None = None
+    ) -> Rendered:
+        """The week's summary in the language being spoken, from the stored data: the
+        check-in weeks, promises and thanks. `at`: when it was written (promise states are
+        read as of then); the same data reads the same in any language, at any later time."""
         t, v = self.core.t, self.views
         users = couple.users
         names = await self._names(conn, couple)
         history = await store.history(conn, couple.id, week)
         this = history[-1] if history and history[-1].week == week else None
-        lines = [t("summary.title", week=week_label(week)), ""]
+        lines = [t("summary.title", week=week_label(week, self.core.lang)), ""]
         headline = self._headline(this, users)
         if this is not None and this.complete(users):
             sides = [s for s in side_by_side(this, users) if s.question_id in self._scale]
@@ -89,7 +97,7 @@ class Summaries(Feature):
             lines.append(t("summary.none_answered"))
         tr, chart_lines = self._trend(history, couple, week, names)
         lines += ["", *v.trend(tr, names, users)]
-        lines += ["", *await self._promises_and_thanks(conn, couple, names, end)]
+        lines += ["", *await self._promises_and_thanks(conn, couple, names, end, now=at)]
         if welcome_back(history):
             lines += ["", t("summary.welcome_back")]
         elif this is not None and this.complete(users):
@@ -119,13 +127,15 @@ class Summaries(Feature):
         names: dict[int, str],
         end: int,
         since: int | None = None,
+        now: int | None = None,
     ) -> list[str]:
         """Promises and thanks of the week before `end` (or since `since`, if later)."""
-        start, now = max(end - schedule.WEEK, since or 0), self.core.now()
+        start, now = max(end - schedule.WEEK, since or 0), now or self.core.now()
         zone = couple.timezone or self.core.settings.default_timezone
         rows = await store.promise_rows(conn, self.core.cipher, couple.id)
+        lang = self.core.lang
         lines = self.views.promises(
-            promise_week(rows, start, end, now), names, lambda at: local_day(at, zone)
+            promise_week(rows, start, end, now), names, lambda at: local_day(at, zone, lang)
         )
         thanks = await store.thanks_count(conn, couple.id, start, end)
         return [*lines, "", self.views.thanks(thanks)]
@@ -135,7 +145,7 @@ class Summaries(Feature):
         tr = rendered.trend
         if tr is None or not tr.shown(tr.users):
             return None
-        labels = [short_date(w) for w in tr.weeks]
+        labels = [short_date(w, self.core.lang) for w in tr.weeks]
         return await chart.render(labels, rendered.lines, self.views.chart_text())
 
     def messages(self, chat_id: int, text: str, png: bytes | None) -> list[Msg]:
@@ -177,29 +187,34 @@ class Summaries(Feature):
         return queued
 
     async def _summarise(self, couple_id: int, week: str, checkin_id: int, end: int) -> list[int]:
+        now = self.core.now()
+        rendered: dict[str, Rendered] = {}  # one rendering per language that reads it
+        chats: dict[int, str] = {}
         async with self.core.db.tx() as conn:
             couple = await self.core.couple_by_id(conn, couple_id)
             if couple is None:
                 return []
-            rendered = await self.render(conn, couple, week, end)
+            for chat in couple.reveal_chats:
+                async with self.core.to(conn, chat):
+                    chats[chat] = self.core.lang
+                    if self.core.lang not in rendered:
+                        rendered[self.core.lang] = await self.render(conn, couple, week, end, now)
         # Drawn outside the transaction and off the loop; the insert below decides who sends.
-        png = await self.chart_for(rendered)
-        enc = self.core.cipher.encrypt
+        pngs = {}
+        for lang, r in rendered.items():
+            with self.core.speaking(lang):
+                pngs[lang] = await self.chart_for(r)
+        # Stored as data, not text: what to render again (the week, its end, when it was
+        # written), so a reader who changes language reads old weeks in the new one.
+        data = json.dumps({"end": end, "at": now}).encode()
         async with self.core.db.tx() as conn:
-            inserted = await store.insert(
-                conn,
-                couple_id,
-                week,
-                checkin_id,
-                enc(rendered.headline),
-                enc(rendered.text),
-                self.core.now(),
-            )
+            inserted = await store.insert(conn, couple_id, week, checkin_id, data, data, now)
             if not inserted:
                 return []
             queued: list[int] = []
-            for chat in couple.reveal_chats:
-                msgs = self.messages(chat, rendered.text, png)
+            for chat, lang in chats.items():
+                with self.core.speaking(lang):
+                    msgs = self.messages(chat, rendered[lang].text, pngs[lang])
                 queued += await self.core.queue_all(
                     conn,
                     msgs,
@@ -211,8 +226,16 @@ class Summaries(Feature):
 
     # -- /summary, /history ----------------------------------------------------
 
-    async def _show(self, conn: Conn, couple: Couple, row: Row) -> tuple[str, Rendered]:
-        """The stored text, and the chart data up to that week (drawn again on request)."""
+    async def _show(
+        self, conn: Conn, couple: Couple, row: Row
+    ) -> tuple[str, Rendered]:
+        """The week rendered again from its data in the reader's language, and the chart
+        data up to that week (drawn again on request)."""
+        data = store.summary_data(self.core.cipher, row["text"])
+        if data is not None:
+            r = await self.render(conn, couple, row["week"], data["end"], data["at"])
+            return r.text, r
+        # A summary stored as text before issue 16 reads as it was written.
         names = await self._names(conn, couple)
         history = await store.history(conn, couple.id, row["week"])
         tr, lines = self._trend(history, couple, row["week"], names)
@@ -271,7 +294,7 @@ class Summaries(Feature):
         for r in found:
             headline = self._headline(weeks.get(r["week"]), couple.users)
             lines.append(self.views.history_line(r["week"], headline))
-            buttons.append(Button(long_date(r["week"]), cb("sm", "w", r["id"])))
+            buttons.append(Button(long_date(r["week"], self.core.lang), cb("sm", "w", r["id"])))
         grid = tuple(tuple(buttons[i : i + 3]) for i in range(0, len(buttons), 3))
         return out.say(Msg(actor.chat_id, "\n".join(lines), grid, protect=True))
 

@@ -97,6 +97,14 @@ async def stored(conn: Conn, couple_id: int, summary_id: int | None = None) -> R
     return await fetch_one(conn, sql + "ORDER BY week DESC LIMIT 1", params)
 
 
+def summary_data(cipher: Cipher, stored: bytes) -> dict | None:
+    """A summary row's data ({'end', 'at'}), or None for one stored as text (older rows)."""
+    if stored[:1] == b"{":
+        data: dict = json.loads(stored)
+        return data
+    return None
+
+
 async def listing(conn: Conn, couple_id: int) -> list[Row]:
     return await fetch_all(
         conn,
@@ -114,7 +122,8 @@ async def insert(
     text: bytes,
     now: int,
 ) -> bool:
-    """Store a week's summary; False if one exists (then someone else sends it)."""
+    """Store a week's summary; False if one exists (then someone else sends it). `text`
+    holds the data it is rendered from (JSON), `headline` the same (kept for old rows)."""
     cur = await conn.execute(
         "INSERT INTO summaries (couple_id, week, checkin_id, headline, text, created_at) "
         "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (couple_id, week) DO NOTHING",

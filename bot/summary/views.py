@@ -6,7 +6,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
-from bot import chart
+from babel.dates import format_interval, format_skeleton
+
+from bot import chart, schedule
 from bot.core import Safe
 from bot.summary.numbers import (
     Change,
@@ -25,18 +27,19 @@ from content import Content
 MAX_LISTED = 5
 
 
-def short_date(week: str) -> str:
+def short_date(week: str, lang: str = "en") -> str:
+    """'23 Nov', '23 nov', '23 нояб.': CLDR's short day and month."""
+    return format_skeleton("MMMd", week_start(week), locale=schedule.cldr(lang))
+
+
+def long_date(week: str, lang: str = "en") -> str:
+    return format_skeleton("yMMMd", week_start(week), locale=schedule.cldr(lang))
+
+
+def week_label(week: str, lang: str = "en") -> str:
+    """The week's Monday to Sunday, as CLDR writes a range of dates in `lang`."""
     first = week_start(week)
-    return f"{first.day} {first:%b}"
-
-
-def long_date(week: str) -> str:
-    return f"{short_date(week)} {week_start(week):%Y}"
-
-
-def week_label(week: str) -> str:
-    first, last = week_start(week), week_start(week) + timedelta(days=6)
-    return f"{first.day} {first:%b} – {last.day} {last:%b %Y}"
+    return format_interval(first, first + timedelta(days=6), "yMMMd", locale=schedule.cldr(lang))
 
 
 @dataclass(frozen=True)
@@ -83,7 +86,7 @@ class Views:
                         name=names[c.user],
                         before=c.before,
                         now=c.now,
-                        when=short_date(c.week),
+                        when=short_date(c.week, self.content.lang),
                     )
                 )
         return lines
@@ -248,7 +251,9 @@ class Views:
         return [line, *note]
 
     def history_line(self, week: str, headline: str) -> str:
-        return self.t("summary.history_line", week=long_date(week), headline=Safe(headline))
+        return self.t(
+            "summary.history_line", week=long_date(week, self.content.lang), headline=Safe(headline)
+        )
 
 
 def last_complete(history: list[WeekData], users: tuple[int, int]) -> WeekData | None:
