@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from babel.lists import format_list
 from bot import schedule
@@ -24,6 +24,7 @@ from content import Content
 # or a recipient's inside `Core.to(...)` / `Core.speaking(...)`. Each update and each sweep
 # runs in its own asyncio task, whose copy of this variable is its own.
 _SPEAKING: ContextVar[str] = ContextVar("speaking", default=content_mod.BASE)
+T = TypeVar("T")
 _GROUP_LANGUAGE = (
     "SELECT COALESCE(c.group_language, u.language) AS language FROM couples c "
     "JOIN users u ON u.id = c.user_a WHERE c.group_chat_id = ? AND c.stage != 'dissolved'"
@@ -200,6 +201,12 @@ class Core:
             ):
                 found[r["id"]] = r["language"]
         return found
+
+    async def render(self, conn: Conn, chat_id: int, build: Callable[[], T]) -> T:
+        """`build()` in the language of `chat_id`'s reader(s): a message owed to the partner
+        or the group is written for them, not in the language of whoever acted."""
+        async with self.to(conn, chat_id):
+            return build()
 
     async def lang_of(self, conn: Conn, chat_id: int) -> str:
         """A private chat reads its user's language; a couple's group its group language

@@ -475,13 +475,24 @@ def all_safety() -> SafetyContent:
 
 
 def all_nudges() -> Nudges:
-    """Every language's nudge phrases in one; suggestions are picked per reader."""
+    """Every language's nudge markers in one (what a partner writes is checked whatever
+    language the bot speaks to them); suggestions are picked per reader."""
     cats = list(catalogues().values())
 
     def union(kind: str) -> NudgeSet:
         sets = [getattr(c.nudges, kind) for c in cats]
-        return NudgeSet(phrases=[p for m in sets for p in m.phrases], suggestion=sets[0].suggestion)
+        return NudgeSet(
+            phrases=[p for m in sets for p in m.phrases],
+            alone=[p for m in sets for p in m.alone],
+            labels=[p for m in sets for p in m.labels],
+            unless=[p for m in sets for p in m.unless],
+            suggestion=sets[0].suggestion,
+        )
 
     return Nudges(
-        absolutes=union("absolutes"), insults=union("insults"), contempt=union("contempt")
+        absolutes=union("absolutes"),
+        insults=union("insults"),
+        contempt=union("contempt"),
+        defensiveness=union("defensiveness"),
+        topic_hint=cats[0].nudges.topic_hint,
     )

@@ -27,6 +27,7 @@ from bot.db import Conn
 from bot.feature import Feature
 from bot.messages import Button, Msg, Outcome, rows
 from bot.safety import Safety
+from content import all_nudges
 
 # (conn, couple_id, doer_id, text, follow_up_at) -> promise id; see Promises.from_agreement.
 AgreementSink = Callable[[Conn, int, int, str, int], Awaitable[int]]
@@ -52,7 +53,7 @@ class Conflict(Feature):
         self.safety = safety or Safety(core)
         self.store = Store(core)
         self.views = Views(core, self.store)
-        self.nudges = NudgeMatcher(core.content.nudges)
+        self.nudges = NudgeMatcher(all_nudges())  # every language's phrases
         # Accepted agreements become promises, in the same transaction as the acceptance.
         self.on_agreement = on_agreement
 
@@ -271,7 +272,9 @@ class Conflict(Feature):
         if conv.in_group:
             return out  # in their own group the couple may just be chatting
         if s == "timeout":
-            when = schedule.human(schedule.from_ts(conv.resume_at or 0), await self._tz(conn, conv))
+            when = schedule.human(
+                schedule.from_ts(conv.resume_at or 0), await self._tz(conn, conv), self.core.lang
+            )
             return out.say(Msg(actor.chat_id, t("conflict.timeout_hint", when=when)))
         return out.say(Msg(actor.chat_id, t("conflict.use_buttons")))
 
@@ -287,24 +290,30 @@ class Conflict(Feature):
             await self.store.delete_turns(conn, [tid])  # only the newest is pending
         await self.store.add_turn(conn, conv, actor.user_id, "held", text)
         kind = self.nudges.kinds(text)[0]
-        suggestion = self.nudges.suggestion(kind)
         names = await self.views.names(conn, conv)
-        if conv.state == "topic":
-            body = self.core.t(
-                "conflict.held_topic",
-                partner=names[conv.other(actor.user_id)],
-                suggestion=suggestion,
-                hint=self.nudges.topic_hint,
+
+        def held() -> Msg:
+            suggestion = self.nudges.suggestion(kind, self.core.c.nudges)
+            if conv.state == "topic":
+                body = self.core.t(
+                    "conflict.held_topic",
+                    partner=names[conv.other(actor.user_id)],
+                    suggestion=suggestion,
+                    hint=self.core.c.nudges.topic_hint,
+                )
+            else:
+                body = self.core.t("conflict.held", name=actor.first_name, suggestion=suggestion)
+            buttons = rows(
+                [
+                    self.views.b(conv, "conflict.b_send_anyway", "hd", "s"),
+                    self.views.b(conv, "conflict.b_rewrite", "hd", "r"),
+                ]
             )
-        else:
-            body = self.core.t("conflict.held", name=actor.first_name, suggestion=suggestion)
-        buttons = rows(
-            [
-                self.views.b(conv, "conflict.b_send_anyway", "hd", "s"),
-                self.views.b(conv, "conflict.b_rewrite", "hd", "r"),
-            ]
+            return Msg(actor.user_id, body, buttons)
+
+        await self._private(
+            conn, await self.core.render(conn, actor.user_id, held), out, actor, None
         )
-        await self._private(conn, Msg(actor.user_id, body, buttons), out, actor, None)
         return out
 
     async def _group_nudge(
@@ -314,12 +323,16 @@ class Conflict(Feature):
         found = self.nudges.kinds(text)
         if not found:
             return
-        msg = Msg(
+        msg = await self.core.render(
+            conn,
             actor.user_id,
-            self.core.t(
-                "conflict.nudge",
-                name=actor.first_name,
-                suggestion=self.nudges.suggestion(found[0]),
+            lambda: Msg(
+                actor.user_id,
+                self.core.t(
+                    "conflict.nudge",
+                    name=actor.first_name,
+                    suggestion=self.nudges.suggestion(found[0], self.core.c.nudges),
+                ),
             ),
         )
         key = f"conflict:{conv.id}:nudge:{actor.user_id}:{conv.round}:{conv.half}:{conv.state}"
@@ -381,10 +394,15 @@ class Conflict(Feature):
         if conv.in_group:
             return
         other = conv.other(actor.user_id)
-        msgs = [
-            Msg(other, self.core.t("conflict.relay", name=actor.first_name, text=x), protect=True)
-            for x in texts
-        ]
+        async with self.core.to(conn, other):
+            msgs = [
+                Msg(
+                    other,
+                    self.core.t("conflict.relay", name=actor.first_name, text=x),
+                    protect=True,
+                )
+                for x in texts
+            ]
         out.queued += await self.core.queue_all(conn, msgs)
 
     async def _entered(self, conn: Conn, conv: Conv, out: Outcome, actor: Actor | None) -> Outcome:
@@ -395,15 +413,22 @@ class Conflict(Feature):
         kept = await self.store.turns(conn, conv, conv.speaker, "kept")
         if not kept:
             return out
-        lines = Safe("\n".join(f"• {self.core.t('conflict.relay_plain', text=x)}" for _, x in kept))
-        buttons = rows(
-            [
-                self.views.b(conv, "conflict.b_use", "kp", "u"),
-                self.views.b(conv, "conflict.b_edit", "kp", "e"),
-                self.views.b(conv, "conflict.b_drop", "kp", "d"),
-            ]
-        )
-        msg = Msg(conv.speaker, self.core.t("conflict.kept_offer", lines=lines), buttons)
+        speaker = conv.speaker
+
+        def offer() -> Msg:
+            lines = Safe(
+                "\n".join(f"• {self.core.t('conflict.relay_plain', text=x)}" for _, x in kept)
+            )
+            buttons = rows(
+                [
+                    self.views.b(conv, "conflict.b_use", "kp", "u"),
+                    self.views.b(conv, "conflict.b_edit", "kp", "e"),
+                    self.views.b(conv, "conflict.b_drop", "kp", "d"),
+                ]
+            )
+            return Msg(speaker, self.core.t("conflict.kept_offer", lines=lines), buttons)
+
+        msg = await self.core.render(conn, speaker, offer)
         return await self._emit(conn, [msg], out, actor.chat_id if actor else None)
 
     async def _request_text(
@@ -438,11 +463,18 @@ class Conflict(Feature):
         aid = await self.store.add_agreement(conn, conv, kind, uid, text)
         await self.store.touch(conn, conv)
         agreement = (await self.store.agreements(conn, conv.id, "AND id = ?", (aid,)))[0]
-        ask = t(f"conflict.ask_{kind}", name=names[uid], partner=names[partner], text=text)
         where = conv.group_chat_id if conv.in_group else partner
         assert where is not None
-        buttons = self.views.decision_buttons(conv, agreement, names[partner])
-        msgs = [Msg(where, ask, buttons)]
+        ask = await self.core.render(
+            conn,
+            where,
+            lambda: Msg(
+                where,
+                t(f"conflict.ask_{kind}", name=names[uid], partner=names[partner], text=text),
+                self.views.decision_buttons(conv, agreement, names[partner]),
+            ),
+        )
+        msgs = [ask]
         follow = await self._requests_next(conn, conv, uid)
         if follow is not None:
             msgs.append(follow)
@@ -478,8 +510,10 @@ class Conflict(Feature):
                 conn, conv.couple_id, agreement.doer, words, now + m.FOLLOW_UP_AFTER
             )
         await self.store.touch(conn, conv)
-        text = self.core.t("conflict.committed", name=actor.first_name, text=words)
-        await self._emit(conn, self.views.everyone(conv, text), out, actor.chat_id)
+        said = await self.views.everyone(
+            conn, conv, lambda: self.core.t("conflict.committed", name=actor.first_name, text=words)
+        )
+        await self._emit(conn, said, out, actor.chat_id)
         return await self._after_decision(conn, conv, actor, out)
 
     async def _after_decision(self, conn: Conn, conv: Conv, actor: Actor, out: Outcome) -> Outcome:
@@ -651,23 +685,26 @@ class Conflict(Feature):
                 await self.store.add_turn(conn, conv, actor.user_id, "speak", x)
             await self.store.touch(conn, conv)
             if conv.in_group:
-                msgs = [Msg(conv.chats[0], t("conflict.kept_used", name=actor.first_name))]
-                msgs += [
-                    Msg(conv.chats[0], t("conflict.relay", name=actor.first_name, text=x))
-                    for x in texts
-                ]
+                async with self.core.to(conn, conv.chats[0]):
+                    msgs = [Msg(conv.chats[0], t("conflict.kept_used", name=actor.first_name))]
+                    msgs += [
+                        Msg(conv.chats[0], t("conflict.relay", name=actor.first_name, text=x))
+                        for x in texts
+                    ]
                 await self._emit(conn, msgs, out, None)
-            ack = t("conflict.speak_ack", listener=partner)
             where = conv.chats[0] if conv.in_group else actor.user_id
-            msg = self.views.live(conv, Msg(where, ack, self._done_row(conv, names)))
+            async with self.core.to(conn, where):
+                ack = t("conflict.speak_ack", listener=partner)
+                msg = self.views.live(conv, Msg(where, ack, self._done_row(conv, names)))
             await self._emit(conn, [msg], out, actor.chat_id)
             out.clear_markup = True
             return out
-        if arg == "e":
-            lines = Safe("\n".join(t("conflict.relay_plain", text=x) for x in texts))
-            msg = Msg(actor.user_id, t("conflict.kept_edit", lines=lines, partner=partner))
-        else:
-            msg = Msg(actor.user_id, t("conflict.kept_dropped", partner=partner))
+        async with self.core.to(conn, actor.user_id):
+            if arg == "e":
+                lines = Safe("\n".join(t("conflict.relay_plain", text=x) for x in texts))
+                msg = Msg(actor.user_id, t("conflict.kept_edit", lines=lines, partner=partner))
+            else:
+                msg = Msg(actor.user_id, t("conflict.kept_dropped", partner=partner))
         await self._private(conn, msg, out, actor, None)
         out.clear_markup = True
         return out
@@ -694,7 +731,11 @@ class Conflict(Feature):
         """Repair: a one-line private signal to the partner, once per step."""
         other = conv.other(actor.user_id)
         names = await self.views.names(conn, conv)
-        msg = Msg(other, self.core.t("conflict.slow_down", name=actor.first_name))
+        msg = await self.core.render(
+            conn,
+            other,
+            lambda: Msg(other, self.core.t("conflict.slow_down", name=actor.first_name)),
+        )
         key = f"conflict:{conv.id}:slow:{actor.user_id}:{conv.version}"
         sent = await self._private(conn, msg, out, actor, key)
         label = "conflict.slow_sent" if sent else "conflict.slow_sent_already"
@@ -713,17 +754,19 @@ class Conflict(Feature):
             if said:
                 await self.store.set_kind(conn, [said[-1][0]], "withdrawn", conv.round)
                 if conv.in_group:
-                    text = t("conflict.withdrawn_group", name=actor.first_name)
-                    return await self._emit(
-                        conn, self.views.everyone(conv, text), out, actor.chat_id
+                    news = await self.views.everyone(
+                        conn, conv, lambda: t("conflict.withdrawn_group", name=actor.first_name)
                     )
+                    return await self._emit(conn, news, out, actor.chat_id)
                 return out.say(Msg(actor.chat_id, t("conflict.withdrawn_private", partner=partner)))
         if what == "paraphrase":
             last = await self.store.last_turn_id(conn, conv, "paraphrase")
             await self.store.set_kind(conn, [last], "withdrawn", conv.round)
             conv = await self._move(conn, conv, Move("paraphrasing", {"attempt": conv.attempt}))
-            text = t("conflict.withdrawn_paraphrase", name=actor.first_name)
-            await self._emit(conn, self.views.everyone(conv, text), out, actor.chat_id)
+            news = await self.views.everyone(
+                conn, conv, lambda: t("conflict.withdrawn_paraphrase", name=actor.first_name)
+            )
+            await self._emit(conn, news, out, actor.chat_id)
             return await self._show(conn, conv, out, actor)
         out.toast = t("conflict.nothing_to_withdraw")
         return out
@@ -739,8 +782,16 @@ class Conflict(Feature):
             out.toast = self.core.t("conflict.stale")
             return out
         conv = await self._move(conn, conv, Move("scheduled", {"resume_at": schedule.ts(until)}))
-        text = self.core.t("conflict.scheduled", topic=conv.topic, when=schedule.human(until, tz))
-        return await self._emit(conn, self.views.everyone(conv, text), out, actor.chat_id)
+        said = await self.views.everyone(
+            conn,
+            conv,
+            lambda: self.core.t(
+                "conflict.scheduled",
+                topic=conv.topic,
+                when=schedule.human(until, tz, self.core.lang),
+            ),
+        )
+        return await self._emit(conn, said, out, actor.chat_id)
 
     async def _break(
         self, conn: Conn, conv: Conv, actor: Actor, code: str, out: Outcome
@@ -763,26 +814,27 @@ class Conflict(Feature):
         names = await self.views.names(conn, conv)
         caller = conv.paused_by
         assert caller is not None
-        text = t(
-            "conflict.timeout_moved" if moved else "conflict.timeout_set",
-            name=actor.first_name,
-            when=schedule.human(until, tz),
-        )
-        back = self.views.b(conv, "conflict.b_back_now", "rs")
-        ask = self.views.b(conv, "conflict.b_ask_ready", "ak", name=names[caller])
-        other_time = self.views.b(conv, "conflict.b_other_time", "to")
         msgs = []
-        for chat in conv.chats:
-            if conv.in_group:
-                buttons = rows([back, ask], [other_time])
-            elif chat == caller:
-                buttons = rows([back, other_time])
-            else:
-                buttons = rows([ask, other_time])
-            msgs.append(self.views.live(conv, Msg(chat, text, buttons)))
+        for chat in conv.chats:  # each reader's own language
+            async with self.core.to(conn, chat):
+                text = t(
+                    "conflict.timeout_moved" if moved else "conflict.timeout_set",
+                    name=actor.first_name,
+                    when=schedule.human(until, tz, self.core.lang),
+                )
+                back = self.views.b(conv, "conflict.b_back_now", "rs")
+                ask = self.views.b(conv, "conflict.b_ask_ready", "ak", name=names[caller])
+                other_time = self.views.b(conv, "conflict.b_other_time", "to")
+                if conv.in_group:
+                    buttons = rows([back, ask], [other_time])
+                elif chat == caller:
+                    buttons = rows([back, other_time])
+                else:
+                    buttons = rows([ask, other_time])
+                msgs.append(self.views.live(conv, Msg(chat, text, buttons)))
         await self._emit(conn, msgs, out, actor.chat_id)
         if not moved:  # one short self-soothing idea, for the one who needed the break
-            soothe = Msg(caller, t("conflict.soothe"))
+            soothe = await self.core.render(conn, caller, lambda: Msg(caller, t("conflict.soothe")))
             await self._private(
                 conn, soothe, out, actor, f"conflict:{conv.id}:soothe:{conv.version}"
             )
@@ -794,11 +846,18 @@ class Conflict(Feature):
         assert caller is not None
         names = await self.views.names(conn, conv)
         tz = await self._tz(conn, conv)
-        when = schedule.human(schedule.from_ts(conv.resume_at or 0), tz)
-        msg = Msg(
+        msg = await self.core.render(
+            conn,
             caller,
-            self.core.t("conflict.ready_ask", name=actor.first_name, when=when),
-            rows([self.views.b(conv, "conflict.b_back_now", "rs")]),
+            lambda: Msg(
+                caller,
+                self.core.t(
+                    "conflict.ready_ask",
+                    name=actor.first_name,
+                    when=schedule.human(schedule.from_ts(conv.resume_at or 0), tz, self.core.lang),
+                ),
+                rows([self.views.b(conv, "conflict.b_back_now", "rs")]),
+            ),
         )
         sent = await self._private(
             conn, msg, out, actor, f"conflict:{conv.id}:ready:{conv.version}"
@@ -817,17 +876,20 @@ class Conflict(Feature):
     ) -> Outcome:
         """Back from a break, a park or the agreed appointment, with a one-line recap."""
         names = await self.views.names(conn, conv)
-        if conv.state == "scheduled":
-            recap = self.core.t("conflict.appointment_time", topic=conv.topic)
-        else:
-            recap = self.core.t(
+        before = conv
+
+        def recap() -> str:
+            if before.state == "scheduled":
+                return self.core.t("conflict.appointment_time", topic=before.topic)
+            return self.core.t(
                 "conflict.recap",
-                topic=conv.topic,
-                round=conv.round,
-                where=self.views.where(conv, names),
+                topic=before.topic,
+                round=before.round,
+                where=self.views.where(before, names),
             )
+
         conv = await self._move(conn, conv, m.resume(conv))
-        msgs = self.views.everyone(conv, recap) + await self.views.screens(conn, conv)
+        msgs = await self.views.everyone(conn, conv, recap) + await self.views.screens(conn, conv)
         if conv.state == "rules" and not conv.rules_shown:
             await self.store.set_columns(conn, conv, rules_shown=1)
         return await self._emit(conn, msgs, out, actor.chat_id if actor else None, key)
@@ -849,8 +911,12 @@ class Conflict(Feature):
             await self.store.set_columns(conn, conv, heard_by=uid)
             await self.store.touch(conn, conv)
             names = await self.views.names(conn, conv)
-            text = t("conflict.heard_vote", name=names[uid], partner=names[conv.other(uid)])
-            return await self._emit(conn, self.views.everyone(conv, text), out, actor.chat_id)
+            said = await self.views.everyone(
+                conn,
+                conv,
+                lambda: t("conflict.heard_vote", name=names[uid], partner=names[conv.other(uid)]),
+            )
+            return await self._emit(conn, said, out, actor.chat_id)
         conv = await self._move(conn, conv, Move("requests", {"heard_by": None}))
         return await self._show(conn, conv, out, actor)
 
@@ -865,8 +931,9 @@ class Conflict(Feature):
             return out
         await self.store.add_agreement(conn, conv, arg, uid, "", status="none")
         await self.store.touch(conn, conv)
-        text = self.core.t(f"conflict.no_{arg}", name=actor.first_name)
-        msgs = self.views.everyone(conv, text)
+        msgs = await self.views.everyone(
+            conn, conv, lambda: self.core.t(f"conflict.no_{arg}", name=actor.first_name)
+        )
         follow = await self._requests_next(conn, conv, uid)
         if follow is not None:
             msgs.append(follow)
@@ -912,12 +979,15 @@ class Conflict(Feature):
         if status == "declined":
             await self.store.set_agreement(conn, agreement.id, "declined")
             await self.store.touch(conn, conv)
-            text = t("conflict.declined", text=agreement.text)
-            change = rows([self.views.ab(conv, "conflict.b_changed_mind", "ag", agreement.id, "y")])
-            msgs = [
-                Msg(chat, text, change if chat in (actor.user_id, conv.group_chat_id) else ())
-                for chat in conv.chats
-            ]
+            msgs = []
+            for chat in conv.chats:
+                async with self.core.to(conn, chat):
+                    text = t("conflict.declined", text=agreement.text)
+                    change = rows(
+                        [self.views.ab(conv, "conflict.b_changed_mind", "ag", agreement.id, "y")]
+                    )
+                    mine = chat in (actor.user_id, conv.group_chat_id)
+                    msgs.append(Msg(chat, text, change if mine else ()))
             await self._emit(conn, msgs, out, actor.chat_id)
             return await self._after_decision(conn, conv, actor, out)
         if status == "accepted":  # an offer: already in its doer's own words
@@ -929,20 +999,30 @@ class Conflict(Feature):
                     conn, conv.couple_id, agreement.doer, agreement.text, now + m.FOLLOW_UP_AFTER
                 )
             await self.store.touch(conn, conv)
-            text = t("conflict.offer_welcome", text=agreement.text)
-            await self._emit(conn, self.views.everyone(conv, text), out, actor.chat_id)
+            said = await self.views.everyone(
+                conn, conv, lambda: t("conflict.offer_welcome", text=agreement.text)
+            )
+            await self._emit(conn, said, out, actor.chat_id)
             return await self._after_decision(conn, conv, actor, out)
         # willing: the doer now says it in their own words, from a prefilled suggestion
         await self.store.set_agreement(conn, agreement.id, "willing")
         await self.store.touch(conn, conv)
         doer = agreement.doer
-        text = t("conflict.willing", name=names[doer])
-        ask = Msg(
-            conv.chats[0] if conv.in_group else doer,
-            t("conflict.wording", name=names[doer], suggestion=as_commitment(agreement.text)),
-            rows([self.views.ab(conv, "conflict.b_mine", "wd", agreement.id, "y")]),
+        to_doer = conv.chats[0] if conv.in_group else doer
+        ask = await self.core.render(
+            conn,
+            to_doer,
+            lambda: Msg(
+                to_doer,
+                t("conflict.wording", name=names[doer], suggestion=as_commitment(agreement.text)),
+                rows([self.views.ab(conv, "conflict.b_mine", "wd", agreement.id, "y")]),
+            ),
         )
-        others = [Msg(c, text) for c in conv.chats if c != doer or conv.in_group]
+        others = []
+        for chat in conv.chats:
+            if chat != doer or conv.in_group:
+                async with self.core.to(conn, chat):
+                    others.append(Msg(chat, t("conflict.willing", name=names[doer])))
         return await self._emit(conn, [*others, ask], out, actor.chat_id)
 
     async def _finish(self, conn: Conn, conv: Conv, actor: Actor, out: Outcome) -> Outcome:
@@ -952,8 +1032,10 @@ class Conflict(Feature):
             return out
         conv = await self._move(conn, conv, Move("closed", {"closed_at": self.core.now()}))
         out.queued += await self._clear_keyboards(conn, conv)
-        summary = await self.views.summary(conn, conv, everything)
-        return await self._emit(conn, self.views.everyone(conv, summary), out, actor.chat_id)
+        said = await self.views.everyone(
+            conn, conv, lambda: self.views.summary(conn, conv, everything)
+        )
+        return await self._emit(conn, said, out, actor.chat_id)
 
     async def _end(self, conn: Conn, conv: Conv, actor: Actor, out: Outcome) -> Outcome:
         agreements = [
@@ -964,15 +1046,21 @@ class Conflict(Feature):
         move = Move("ended", {"closed_at": self.core.now(), "ended_by": actor.user_id})
         conv = await self._move(conn, conv, move)
         out.queued += await self._clear_keyboards(conn, conv)
-        text = self.core.t(
-            "conflict.ended",
-            name=actor.first_name,
-            topic=conv.topic,
-            rounds=self.core.content.plural("plural.rounds", conv.rounds_done),
-        )
-        if agreements:
-            text += "\n\n" + await self.views.summary(conn, conv, agreements)
-        return await self._emit(conn, self.views.everyone(conv, text), out, actor.chat_id)
+        ended = conv
+
+        async def text() -> str:
+            said = self.core.t(
+                "conflict.ended",
+                name=actor.first_name,
+                topic=ended.topic,
+                rounds=self.core.c.plural("plural.rounds", ended.rounds_done),
+            )
+            if agreements:
+                said += "\n\n" + await self.views.summary(conn, ended, agreements)
+            return said
+
+        said = await self.views.everyone(conn, conv, text)
+        return await self._emit(conn, said, out, actor.chat_id)
 
     async def _replace(self, conn: Conn, conv: Conv, actor: Actor, out: Outcome) -> Outcome:
         """A conversation that never began gives way to a new one, with a word to both."""
@@ -982,8 +1070,10 @@ class Conflict(Feature):
         move = Move("ended", {"closed_at": self.core.now(), "ended_by": actor.user_id})
         old = await self._move(conn, conv, move)
         out.queued += await self._clear_keyboards(conn, old)
-        text = self.core.t("conflict.replaced", topic=old.topic)
-        await self._emit(conn, self.views.everyone(old, text), out, actor.chat_id)
+        said = await self.views.everyone(
+            conn, old, lambda: self.core.t("conflict.replaced", topic=old.topic)
+        )
+        await self._emit(conn, said, out, actor.chat_id)
         couple = await self.core.couple_by_id(conn, conv.couple_id)
         assert couple is not None
         group = actor.chat_id if not actor.private else None
@@ -1021,14 +1111,17 @@ class Conflict(Feature):
                     # Never named, so the partner never heard of it: put aside, quietly.
                     conv = await self._move(conn, conv, Move("ended", {"closed_at": now}))
                     queued += await self._clear_keyboards(conn, conv, f"{key}:keyboards")
-                    msg = Msg(conv.initiator, self.core.t("conflict.unnamed"), protect=True)
+                    who = conv.initiator
+                    async with self.core.to(conn, who):
+                        msg = Msg(who, self.core.t("conflict.unnamed"), protect=True)
                     queued += await self.core.queue_all(conn, [msg], key)
                     continue
                 created = await self.store.created_at(conn, conv)
                 conv = await self._move(conn, conv, m.park(conv, now, created))
                 label = "conflict.parked_unstarted" if conv.never_started else "conflict.parked"
-                text = self.core.t(label, topic=conv.topic)
-                queued += await self.core.queue_all(conn, self.views.everyone(conv, text), key)
+                topic = conv.topic
+                said = await self.views.everyone(conn, conv, label, topic=topic)
+                queued += await self.core.queue_all(conn, said, key)
         for cid in await self.store.due("park_at", ("parked",)):
             # Parked before it ever started, for a week: closed, kindly, for both.
             async with self.core.db.tx() as conn:
@@ -1038,8 +1131,9 @@ class Conflict(Feature):
                 key = f"conflict:{cid}:expired"
                 conv = await self._move(conn, conv, Move("ended", {"closed_at": now}))
                 queued += await self._clear_keyboards(conn, conv, f"{key}:keyboards")
-                text = self.core.t("conflict.expired", topic=conv.topic)
-                queued += await self.core.queue_all(conn, self.views.everyone(conv, text), key)
+                topic = conv.topic
+                said = await self.views.everyone(conn, conv, "conflict.expired", topic=topic)
+                queued += await self.core.queue_all(conn, said, key)
         for cid in await self.store.due("idle_nudge_at", m.FLOOR):
             async with self.core.db.tx() as conn:
                 conv = await self.store.load(conn, cid)
@@ -1053,9 +1147,10 @@ class Conflict(Feature):
                 holder = conv.turn_holder()
                 if holder is None:
                     continue
-                name = await self.core.first_name(conn, holder)
-                text = self.core.t("conflict.idle_nudge", name=name, topic=conv.topic)
-                msg = Msg(holder, text, protect=True)
+                async with self.core.to(conn, holder):
+                    name = await self.core.first_name(conn, holder)
+                    text = self.core.t("conflict.idle_nudge", name=name, topic=conv.topic)
+                    msg = Msg(holder, text, protect=True)
                 queued += await self.core.queue_all(
                     conn, [msg], f"conflict:{cid}:idle:{conv.version}"
                 )

@@ -77,8 +77,9 @@ class NudgeMatcher:
             or any(self._anywhere[kind].search(self._unless[kind].sub(" ", s)) for s in said)
         ]
 
-    def suggestion(self, kind: str) -> str:
-        suggestion: str = getattr(self.nudges, kind).suggestion
+    def suggestion(self, kind: str, nudges: Nudges | None = None) -> str:
+        """The suggestion for `kind`, from `nudges` (the reader's language) if given."""
+        suggestion: str = getattr(nudges or self.nudges, kind).suggestion
         return suggestion
 
     @property

@@ -6,6 +6,7 @@ changes here. Every step's buttons carry the conversation's version.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 
 from bot.callbacks import cb
@@ -61,8 +62,21 @@ class Views:
         state = conv.paused_state if conv.state in ("timeout", "parked") else conv.state
         return self.core.t(f"conflict.where_{state}", **self.values(conv, names))
 
-    def everyone(self, conv: Conv, text: str) -> list[Msg]:
-        return [Msg(chat, text, protect=True) for chat in conv.chats]
+    async def everyone(
+        self,
+        conn: aiosqlite.Connection,
+        conv: Conv,
+        say: str | Callable[[], str | Awaitable[str]],
+        **values: object,
+    ) -> list[Msg]:
+        """The same news for every chat of the conversation, each written in its reader's
+        language: `say` is a catalogue key (with `values`) or a function that writes it."""
+        msgs = []
+        for chat in conv.chats:
+            async with self.core.to(conn, chat):
+                text = self.core.t(say, **values) if isinstance(say, str) else say()
+                msgs.append(Msg(chat, text if isinstance(text, str) else await text, protect=True))
+        return msgs
 
     def rules_card(self, chat: int) -> Msg:
         return Msg(chat, self.core.t("conflict.rules"))
@@ -76,7 +90,10 @@ class Views:
     async def screens(self, conn: Conn, conv: Conv) -> list[Msg]:
         names = await self.names(conn, conv)
         full_rules = conv.state == "rules" and not await self.store.couple_saw_rules(conn, conv)
-        found = [await self.screen(conn, conv, names, chat, full_rules) for chat in conv.chats]
+        found = []
+        for chat in conv.chats:  # each chat's screen in its reader's language
+            async with self.core.to(conn, chat):
+                found.append(await self.screen(conn, conv, names, chat, full_rules))
         return [self.live(conv, m) for m in found if m is not None]
 
     async def screen(
@@ -293,6 +310,6 @@ class Views:
         return t(
             "conflict.summary",
             topic=conv.topic,
-            rounds=self.core.content.plural("plural.rounds", conv.rounds_done),
+            rounds=self.core.c.plural("plural.rounds", conv.rounds_done),
             agreements=Safe("\n\n".join(parts)),
         )
