@@ -178,5 +178,10 @@ async def test_help_privacy_and_command_menus(world: World, alice: Person) -> No
     assert "/conflict" in world.last_text(alice.id) and "/privacy" in world.last_text(alice.id)
     await world.send(alice, "/privacy")
     assert "encrypted" in world.last_text(alice.id)
-    scopes = [c.params["scope"]["type"] for c in world.api.calls_of("setMyCommands")]
-    assert scopes == ["all_private_chats", "all_group_chats"]
+    calls = world.api.calls_of("setMyCommands")
+    scopes = [c.params["scope"]["type"] for c in calls]
+    assert scopes == ["all_private_chats", "all_group_chats"] * 3
+    # One menu per catalogue language: English as the default, then Spanish and Russian.
+    assert [c.params.get("language_code") for c in calls] == [None, None, "es", "es", "ru", "ru"]
+    menus = {c.params.get("language_code"): str(c.params["commands"]) for c in calls[::2]}
+    assert "Elegir tu idioma" in menus["es"] and "Выбрать язык" in menus["ru"]
