@@ -278,13 +278,13 @@ class Content(BaseModel):
             self._by_theme.setdefault(q.theme, []).append(q)
 
 
-def _dir(lang: str) -> Traversable:
-    root = resources.files("content")
+def _dir(lang: str, root: Traversable | None = None) -> Traversable:
+    root = root or resources.files("content")
     return root if lang == BASE else root.joinpath(lang)
 
 
-def _read(name: str, lang: str = BASE) -> dict:
-    return tomllib.loads(_dir(lang).joinpath(name).read_text("utf-8"))
+def _read(name: str, lang: str = BASE, root: Traversable | None = None) -> dict:
+    return tomllib.loads(_dir(lang, root).joinpath(name).read_text("utf-8"))
 
 
 def _is_plural(table: dict) -> bool:
@@ -304,27 +304,27 @@ def _flatten(table: dict, prefix: str = "") -> dict[str, str | dict[str, str]]:
     return out
 
 
-def _strings(lang: str = BASE) -> dict[str, str | dict[str, str]]:
+def _strings(lang: str = BASE, root: Traversable | None = None) -> dict[str, str | dict[str, str]]:
     """strings.toml plus one strings_<feature>.toml per feature; a key may appear once."""
     merged: dict[str, str | dict[str, str]] = {}
     names = sorted(
         e.name
-        for e in _dir(lang).iterdir()
+        for e in _dir(lang, root).iterdir()
         if e.name.startswith("strings") and e.name.endswith(".toml")
     )
     for name in names:
-        for key, value in _flatten(_read(name, lang)).items():
+        for key, value in _flatten(_read(name, lang, root)).items():
             if key in merged:
                 raise ValueError(f"{lang}: string {key} is defined twice ({name})")
             merged[key] = value
     return merged
 
 
-def languages() -> tuple[str, ...]:
+def languages(root: Traversable | None = None) -> tuple[str, ...]:
     """English first, then every folder of `content/` that holds a catalogue."""
     found = sorted(
         e.name
-        for e in resources.files("content").iterdir()
+        for e in (root or resources.files("content")).iterdir()
         if e.is_dir() and e.joinpath("strings.toml").is_file()
     )
     return (BASE, *found)
@@ -401,43 +401,59 @@ def _check_safety(base: dict, cat: dict, lang: str) -> None:
         raise ValueError(f"{lang}: help resources must list the countries {codes}, got {mine}")
 
 
-def _build(lang: str) -> Content:
-    catalogue = _strings(lang)
-    themes, questions = _read("themes.toml", lang)["theme"], _read("questions.toml", lang)
-    safety = _read("safety.toml", lang)
-    if lang != BASE:
-        _check_strings(_strings(BASE), catalogue, lang)
-        themes = _merged_themes(_read("themes.toml")["theme"], themes, lang)
-        questions = {
-            "question": _merged_questions(
-                _read("questions.toml")["question"], questions["question"], lang
-            )
-        }
-        _check_safety(_read("safety.toml"), safety, lang)
-        for theme, english in zip(themes, _read("themes.toml")["theme"], strict=True):
-            theme["emoji"] = english["emoji"]
-    return Content.model_validate(
-        {
-            "lang": lang,
-            "themes": themes,
-            "questions": questions["question"],
-            "nudges": _read("nudges.toml", lang),
-            "safety": safety,
-            "strings": {k: v for k, v in catalogue.items() if isinstance(v, str)},
-            "plurals": {
-                k: {"count": v["count"], "forms": {f: t for f, t in v.items() if f != "count"}}
-                for k, v in catalogue.items()
-                if isinstance(v, dict)
-            },
-        }
+def _build(lang: str, root: Traversable | None = None) -> Content:
+    def read(name: str, of: str = lang) -> dict:
+        return _read(name, of, root)
+
+    catalogue = _strings(lang, root)
+    themes, questions, safety = (
+        read("themes.toml")["theme"],
+        read("questions.toml"),
+        read("safety.toml"),
     )
+    if lang != BASE:
+        _check_strings(_strings(BASE, root), catalogue, lang)
+        english_themes = read("themes.toml", BASE)["theme"]
+        themes = _merged_themes(english_themes, themes, lang)
+        for theme, english in zip(themes, english_themes, strict=True):
+            theme["emoji"] = english["emoji"]
+        english_questions = read("questions.toml", BASE)["question"]
+        questions = {"question": _merged_questions(english_questions, questions["question"], lang)}
+        _check_safety(read("safety.toml", BASE), safety, lang)
+    try:
+        return Content.model_validate(
+            {
+                "lang": lang,
+                "themes": themes,
+                "questions": questions["question"],
+                "nudges": read("nudges.toml"),
+                "safety": safety,
+                "strings": {k: v for k, v in catalogue.items() if isinstance(v, str)},
+                "plurals": {
+                    k: {"count": v["count"], "forms": {f: t for f, t in v.items() if f != "count"}}
+                    for k, v in catalogue.items()
+                    if isinstance(v, dict)
+                },
+            }
+        )
+    except ValueError as exc:  # name the catalogue that broke a limit
+        raise ValueError(f"{lang}: {exc}") from exc
+
+
+def check(root: Traversable | None = None) -> dict[str, Content]:
+    """Every language's content under `root` (the `content` package by default), each
+    checked against English: same string keys and placeholders, every plural form the
+    language's CLDR rules need, every theme and question translated, the same help
+    countries, and every limit of the model (button and message lengths). Raises on the
+    first problem. Adding a language is adding a folder that passes this."""
+    return {lang: _build(lang, root) for lang in languages(root)}
 
 
 @cache
 def catalogues() -> dict[str, Content]:
-    """Every language's content, each checked against English (cached: content never
-    changes at run time). A missing or broken string is a start-up error."""
-    return {lang: _build(lang) for lang in languages()}
+    """Every language's content, checked at start-up (cached: content never changes at
+    run time). A missing or broken string is a start-up error, never a silent fallback."""
+    return check()
 
 
 def load(lang: str = BASE) -> Content:

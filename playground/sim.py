@@ -29,9 +29,13 @@ TEST_TOKEN = "123456789:TEST-token-never-real"
 class Person:
     id: int
     first_name: str
+    language_code: str | None = None  # what the Telegram client reports, e.g. "es-MX"
 
     def as_user(self) -> dict[str, Any]:
-        return {"id": self.id, "is_bot": False, "first_name": self.first_name}
+        user: dict[str, Any] = {"id": self.id, "is_bot": False, "first_name": self.first_name}
+        if self.language_code:
+            user["language_code"] = self.language_code
+        return user
 
 
 class HandlerFailed(AssertionError):
@@ -108,9 +112,9 @@ class World:
 
     # -- people and chats ------------------------------------------------------
 
-    def person(self, user_id: int, first_name: str) -> Person:
+    def person(self, user_id: int, first_name: str, language_code: str | None = None) -> Person:
         self.api.users[user_id] = {"first_name": first_name}
-        return Person(user_id, first_name)
+        return Person(user_id, first_name, language_code)
 
     def make_group(self, chat_id: int, *members: Person, title: str = "Us") -> int:
         self.api.group_members[chat_id] = {m.id for m in members}
