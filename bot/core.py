@@ -189,6 +189,24 @@ class Core:
         """'Alice and Bob', 'Alice y Bob', 'Alice и Bob': CLDR's list pattern."""
         return format_list(items, locale=self.lang)
 
+    async def speak_to(
+        self, user_id: int | None, chat_id: int | None, client_language: str | None
+    ) -> str:
+        """Set the language of everything this update says: a private chat's user's (their
+        client's language if they are new), a couple's group's own. Called once per update
+        before any handler; an update is handled in one task, so this stays with it."""
+        lang = content_mod.base_tag(client_language) or content_mod.BASE
+        row = None
+        async with self.db.tx() as conn:  # two reads on the loop, microseconds
+            if chat_id is not None and chat_id < 0:
+                row = await fetch_one(conn, _GROUP_LANGUAGE, (chat_id,))
+            if row is None and user_id is not None:
+                row = await fetch_one(conn, "SELECT language FROM users WHERE id = ?", (user_id,))
+        if row is not None and row["language"] in self.catalogues:
+            lang = row["language"]
+        _SPEAKING.set(lang)
+        return lang
+
     async def langs(self, conn: Conn, user_ids: list[int]) -> dict[int, str]:
         """Many users' languages in one query (the sweep's path); unknown users read English."""
         found = {u: content_mod.BASE for u in user_ids}

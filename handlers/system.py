@@ -34,6 +34,13 @@ async def drop_duplicates(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
             extra={"update_id": update.update_id},
         )
         raise ApplicationHandlerStop
+    user, chat = update.effective_user, update.effective_chat
+    # Everything this update says is written in its reader's language (bot/language.py).
+    await svc(context).core.speak_to(
+        user.id if user else None,
+        chat.id if chat else None,
+        user.language_code if user else None,
+    )
 
 
 async def my_membership(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

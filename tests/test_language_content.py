@@ -33,7 +33,9 @@ def test_each_catalogue_is_complete_against_english(lang: str) -> None:
         assert (mine.low is None) == (english.low is None)
         assert mine.low != english.low or mine.low is None
     assert [t.id for t in cat.themes] == [t.id for t in en.themes]
-    assert all(t.name != e.name and t.tips != e.tips for t, e in zip(cat.themes, en.themes))
+    assert all(
+        t.name != e.name and t.tips != e.tips for t, e in zip(cat.themes, en.themes, strict=True)
+    )
     # Markers and help resources are the language's own.
     assert cat.nudges.absolutes.suggestion != en.nudges.absolutes.suggestion
     assert cat.safety.self_harm.phrases != en.safety.self_harm.phrases
