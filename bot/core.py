@@ -11,13 +11,14 @@ from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
 
 from babel.lists import format_list
+
+import content as content_mod
 from bot import schedule
 from bot.clock import Clock
 from bot.crypto import Cipher
 from bot.db import Conn, Database, Row, fetch_all, fetch_one
 from bot.messages import Msg, Outcome
 from bot.settings import Settings
-import content as content_mod
 from content import Content
 
 # The language the core is speaking in right now: the acting user's (set by `touch_user`),

@@ -64,7 +64,7 @@ class Views:
 
     async def everyone(
         self,
-        conn: aiosqlite.Connection,
+        conn: Conn,
         conv: Conv,
         say: str | Callable[[], str | Awaitable[str]],
         **values: object,

@@ -226,9 +226,7 @@ class Summaries(Feature):
 
     # -- /summary, /history ----------------------------------------------------
 
-    async def _show(
-        self, conn: Conn, couple: Couple, row: Row
-    ) -> tuple[str, Rendered]:
+    async def _show(self, conn: Conn, couple: Couple, row: Row) -> tuple[str, Rendered]:
         """The week rendered again from its data in the reader's language, and the chart
         data up to that week (drawn again on request)."""
         data = store.summary_data(self.core.cipher, row["text"])
