@@ -10,6 +10,7 @@ import pytest
 
 import content
 from bot import schedule
+from bot.conflict.nudges import as_commitment
 from bot.promises import by_pattern, parse_when
 from bot.summary.views import short_date, week_label
 
@@ -184,3 +185,31 @@ def test_relative_words_per_language() -> None:
     assert parse_when("пятницу", MONDAY, ru) == date(2026, 11, 27)
     assert parse_when("el próximo lunes", MONDAY, es) == date(2026, 11, 30)
     assert parse_when("когда-нибудь", MONDAY, ru) is None
+
+
+@pytest.mark.parametrize(
+    ("lang", "asked", "suggested"),
+    [
+        (
+            "en",
+            "Would you be willing to call my mother on Sundays?",
+            "I will call your mother on Sundays",
+        ),
+        (
+            "es",
+            "¿Estarías dispuesto a llamar a mi madre los domingos?",
+            "Voy a llamar a mi madre los domingos",
+        ),
+        (
+            "ru",
+            "Ты готов(а) звонить маме по воскресеньям?",
+            "Я готов(а) звонить маме по воскресеньям",
+        ),
+    ],
+)
+def test_a_request_is_offered_back_as_the_doers_words_in_their_language(
+    lang: str, asked: str, suggested: str
+) -> None:
+    c = content.load(lang)
+    asking = "" if lang == "en" else c.t("commitment.asking")
+    assert as_commitment(asked, asking, c.t("commitment.will")) == suggested

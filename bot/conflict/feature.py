@@ -19,7 +19,7 @@ from dataclasses import replace
 from bot import schedule
 from bot.conflict import machine as m
 from bot.conflict.machine import Agreement, Conv, Move
-from bot.conflict.nudges import NudgeMatcher, as_commitment, looks_like_request
+from bot.conflict.nudges import NudgeMatcher, looks_like_request
 from bot.conflict.store import Store
 from bot.conflict.views import Views
 from bot.core import Actor, Core, Safe
@@ -966,7 +966,7 @@ class Conflict(Feature):
                 return out
             out.clear_markup = True
             return await self._commit(
-                conn, conv, actor, agreement, as_commitment(agreement.text), out
+                conn, conv, actor, agreement, self.views.commitment(agreement.text), out
             )
         status = m.decision(agreement, actor.user_id, arg)
         if status is None:
@@ -1014,7 +1014,11 @@ class Conflict(Feature):
             to_doer,
             lambda: Msg(
                 to_doer,
-                t("conflict.wording", name=names[doer], suggestion=as_commitment(agreement.text)),
+                t(
+                    "conflict.wording",
+                    name=names[doer],
+                    suggestion=self.views.commitment(agreement.text),
+                ),
                 rows([self.views.ab(conv, "conflict.b_mine", "wd", agreement.id, "y")]),
             ),
         )

@@ -119,16 +119,27 @@ def looks_like_request(text: str) -> bool:
     return not (len(flat.split()) < 3 or _NOT_A_REQUEST.search(flat) or _VAGUE.search(flat))
 
 
-def as_commitment(request: str) -> str:
+def as_commitment(request: str, asking: str = "", will: str = "I will") -> str:
     """A request turned into the doer's own "I will …", to confirm or rewrite.
 
     "Would you be willing to call my mother on Sundays?" -> "I will call your mother on
     Sundays". Only a suggestion: the doer confirms it or writes their own.
+
+    In another language (`asking`: its "would you be willing to"-phrases, '|'-separated,
+    from the catalogue; `will`: its "I will") the asking phrase is swapped for `will` and
+    the rest is kept as written ("¿Estarías dispuesto a llamar?" -> "Voy a llamar").
     """
     text = " ".join(request.translate(_QUOTES).strip().split()).rstrip("?!. ")
-    asking = _ASKING.match(text)
-    body = text[asking.end() :] if asking else text
+    if asking:
+        body = text.lstrip("¿¡ ")
+        for phrase in sorted((p.strip() for p in asking.split("|") if p.strip()), key=len)[::-1]:
+            if body.lower().startswith(phrase.lower() + " "):
+                body = body[len(phrase) + 1 :]
+                break
+        return f"{will} {body[:1].lower() + body[1:]}".strip()
+    asked = _ASKING.match(text)
+    body = text[asked.end() :] if asked else text
     body = body.removeprefix("to ")
     lowered = body[:1].lower() + body[1:]
     swapped = " ".join(_MINE.get(w.lower(), w) for w in lowered.split(" "))
-    return f"I will {swapped}".strip()
+    return f"{will} {swapped}".strip()

@@ -78,6 +78,12 @@ class Views:
                 msgs.append(Msg(chat, text if isinstance(text, str) else await text, protect=True))
         return msgs
 
+    def commitment(self, request: str) -> str:
+        """`as_commitment` in the reader's language (English keeps its own pronoun swaps)."""
+        c = self.core.c
+        asking = "" if c.lang == "en" else c.t("commitment.asking")
+        return as_commitment(request, asking, c.t("commitment.will"))
+
     def rules_card(self, chat: int) -> Msg:
         return Msg(chat, self.core.t("conflict.rules"))
 
@@ -245,7 +251,7 @@ class Views:
             return Msg(chat, "\n".join(lines), buttons)
         for a in everything:  # first what waits for this partner's own words or answer
             if a.doer == chat and a.status == "willing":
-                text = t("conflict.wording", name=names[chat], suggestion=as_commitment(a.text))
+                text = t("conflict.wording", name=names[chat], suggestion=self.commitment(a.text))
                 return Msg(chat, text, rows([self.ab(conv, "conflict.b_mine", "wd", a.id, "y")]))
             if a.decider == chat and a.status == "proposed":
                 ask = t(
