@@ -190,6 +190,29 @@ class Safety:
             actor.user_id,
             couple.id if couple else None,
         )
+        group_says = self.core.t("safety.group_pause")  # in the group's language
+        # The writer's reply is theirs, in their own language, wherever they wrote.
+        async with self.core.to(conn, actor.user_id):
+            private = await self._writer_reply(conn, actor, kind, state, hold_id, partner_id, pause)
+        if actor.private:
+            out.say(private)
+        else:
+            out.say(Msg(actor.chat_id, group_says, rows([pause] if pause else [])))
+            new = await self.core.queue(conn, private, f"safety:{hold_id}:writer")
+            if new is not None:
+                out.queued.append(new)
+        return kind
+
+    async def _writer_reply(
+        self,
+        conn: Conn,
+        actor: Actor,
+        kind: str,
+        state: str,
+        hold_id: int,
+        partner_id: int | None,
+        pause: Button | None,
+    ) -> Msg:
         partner = await self.core.first_name(conn, partner_id) if partner_id else ""
         help_now = Safe(await self._help_for(conn, actor))
         t = self.core.t
@@ -207,15 +230,7 @@ class Safety:
             body += "\n\n" + t("safety.in_group")
         if kind == "threat" and pause is not None and actor.private:
             buttons.append([pause])
-        private = Msg(actor.user_id, body, rows(*buttons))
-        if actor.private:
-            out.say(private)
-        else:
-            out.say(Msg(actor.chat_id, t("safety.group_pause"), rows([pause] if pause else [])))
-            new = await self.core.queue(conn, private, f"safety:{hold_id}:writer")
-            if new is not None:
-                out.queued.append(new)
-        return kind
+        return Msg(actor.user_id, body, rows(*buttons))
 
     async def _load(self, conn: Conn, hold_id: int) -> Hold | None:
         row = await fetch_one(conn, "SELECT * FROM safety_holds WHERE id = ?", (hold_id,))
