@@ -214,7 +214,9 @@ class DataRights:
         if not actor.private:
             return out.say(Msg(actor.chat_id, self.core.t("common.private_only")))
         # Many rows and decryptions: one job off the loop.
-        data, talks, partner = await self.core.db.job(self._gather, actor)
+        # The job runs on the database thread, whose context is not this update's: it is
+        # told the reader's language, and keeps it to itself (bot/language.py).
+        data, talks, partner = await self.core.db.job(self._gather, actor, self.core.lang)
         body = json.dumps(data, ensure_ascii=False, indent=2).encode("utf-8")
         page = ExportPage(self.core).render(data, talks, partner)
         day = self.core.clock.now().date().isoformat()
@@ -235,10 +237,13 @@ class DataRights:
             )
         )
 
-    async def _gather(self, conn: Conn, actor: Actor) -> tuple[dict[str, Any], list[Talk], str]:
-        await self.core.touch_user(conn, actor)
-        data = await self.collect(conn, actor.user_id)
-        talks, partner = await self.conversations(conn, actor.user_id)
+    async def _gather(
+        self, conn: Conn, actor: Actor, lang: str
+    ) -> tuple[dict[str, Any], list[Talk], str]:
+        with self.core.speaking(lang):
+            await self.core.touch_user(conn, actor)
+            data = await self.collect(conn, actor.user_id)
+            talks, partner = await self.conversations(conn, actor.user_id)
         return data, talks, partner
 
     async def conversations(self, conn: Conn, uid: int) -> tuple[list[Talk], str]:

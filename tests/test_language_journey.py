@@ -251,6 +251,14 @@ async def test_language_changes_mid_week_and_old_weeks_read_in_the_new_one(world
     assert "Прошлые недели" in world.last_text(bob.id)
     await world.press(bob, "23 нояб. 2026")
     assert any("Ваша неделя вместе" in s.text for s in world.api.sent_to(bob.id)[-3:])
+    # His export reads Russian too: the captions, the page, and the questions he answered
+    # (gathered on the database thread, which is told his language).
+    await world.send(bob, "/export")
+    docs = [s for s in world.api.sent_to(bob.id) if s.document is not None][-2:]
+    assert "Всё, что ты написал(а) в Trellis" in docs[0].text
+    assert "Что Bob написал(а) в Trellis" in docs[1].document.decode()
+    ru_questions = {q.text for q in content.load("ru").questions}
+    assert any(q in docs[0].document.decode() for q in ru_questions)
     # Pressing the same language again says so and changes nothing.
     await world.send(bob, "/language")
     await world.press(bob, "Русский")
