@@ -14,8 +14,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from babel.dates import format_date
+
 from bot.core import Core
-from bot.schedule import zone
+from bot.schedule import cldr, zone
 
 TURN_KINDS = ("speak", "paraphrase", "correction", "validation", "kept")
 PROMISE_STATES = {"kept": "kept", "missed": "missed"}  # open, asked, claimed: still open
@@ -61,11 +63,12 @@ class Talk:
     agreements: list[tuple[str, str, str]] = field(default_factory=list)  # kind, text, status
 
 
-def _day(iso: str | None, tz: str) -> str:
+def _day(iso: str | None, tz: str, lang: str = "en") -> str:
+    """'27 November 2026', '27 de noviembre de 2026', '27 ноября 2026 г.' (CLDR's long date)."""
     if iso is None:
         return ""
     local = datetime.fromisoformat(iso).astimezone(zone(tz))
-    return f"{local.day} {local:%B %Y}"
+    return format_date(local, "long", locale=cldr(lang))
 
 
 def _ts_iso(ts: int) -> str:
@@ -99,7 +102,7 @@ class ExportPage:
             "</section>"
             for key, inner in sections
         )
-        intro = self.t("intro", when=_day(data["exported_at"], tz), partner=partner)
+        intro = self.t("intro", when=_day(data["exported_at"], tz, self.core.lang), partner=partner)
         return (
             '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
             '<meta http-equiv="Content-Security-Policy" '
@@ -131,7 +134,7 @@ class ExportPage:
         out = []
         for talk in talks:
             head = self.t("topic", topic=talk.topic) if talk.topic else self.t("topic_none")
-            when = self.t("started", when=_day(_ts_iso(talk.started), tz))
+            when = self.t("started", when=_day(_ts_iso(talk.started), tz, self.core.lang))
             parts = [f'<h3>{head}</h3><p class="when">{when}</p>']
             shown_round = 0
             for turn in talk.turns:
@@ -163,7 +166,11 @@ class ExportPage:
             "<ul>"
             + _list(
                 f'“{html.escape(p["promise"])}”<br><span class="when">'
-                + self.t("promise_when", made=_day(p["made"], tz), due=_day(p["due"], tz))
+                + self.t(
+                    "promise_when",
+                    made=_day(p["made"], tz, self.core.lang),
+                    due=_day(p["due"], tz, self.core.lang),
+                )
                 + " · "
                 + self.t("promise_" + PROMISE_STATES.get(p["state"], "open"))
                 + "</span>"
@@ -179,7 +186,7 @@ class ExportPage:
             "<ul>"
             + _list(
                 f"“{html.escape(x['text'])}” "
-                + f'<span class="when">{html.escape(_day(x["at"], tz))}</span>'
+                + f'<span class="when">{html.escape(_day(x["at"], tz, self.core.lang))}</span>'
                 for x in thanks
             )
             + "</ul>"
