@@ -269,3 +269,28 @@ async def test_an_unknown_client_language_falls_back_to_english(world: World) ->
     carol = world.person(303, "Carol", "pt-BR")
     await world.send(carol, "/start")
     assert world.said(carol.id, "Hi Carol. I'm Trellis")
+
+
+async def test_a_conversation_in_the_group_reads_the_group_language_and_nudges_the_writer_in_theirs(
+    world: World,
+) -> None:
+    alice = world.person(101, "Alice", "es-ES")
+    bob = world.person(202, "Bob", "ru")
+    await pair(world, alice, bob)
+    world.make_group(GROUP, alice, bob)
+    _, link = world.find_button(alice.id, "Añadir Trellis a nuestro grupo")
+    await world.add_bot(GROUP, alice)
+    await world.send(alice, f"/start {link['url'].split('startgroup=')[1]}", chat_id=GROUP)
+    await world.send(bob, "/conflict los platos", chat_id=GROUP)  # Bob writes, the group reads
+    assert "A Bob le gustaría hablar de «los platos». Alice, ¿es buen momento" in world.last_text(
+        GROUP
+    )
+    await world.press(alice, "Ahora está bien", chat_id=GROUP)
+    await world.press(bob, "Primero habla Bob", chat_id=GROUP)
+    assert "Bob, tienes la palabra" in world.last_text(GROUP)
+    await world.send(bob, "Ты никогда не моешь посуду", chat_id=GROUP)
+    # The gentle suggestion goes to Bob alone, in his language; the group sees his words.
+    assert "Только для тебя, Bob" in world.last_text(bob.id)
+    assert "«Всегда» и «никогда»" in world.last_text(bob.id)
+    await world.send(alice, "Pero yo cocino siempre", chat_id=GROUP)
+    assert "Ahora la palabra la tiene Bob" in world.last_text(GROUP)
