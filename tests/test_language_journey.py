@@ -7,6 +7,7 @@ written, never translated.
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -204,6 +205,9 @@ async def test_spanish_and_russian_partners_each_read_their_own_language(
     assert "Никто не был первым" in reveal_of(world, GROUP)
     await world.tick()
     assert world.said(GROUP, "Ваша неделя вместе")
+    summary = [t for t in world.texts(GROUP) if "Ваша неделя вместе" in t][-1]
+    assert "Какими были недели" in summary  # the trend, its figures written the Russian way
+    assert re.search(r"\b[1-5],\d\b", summary) and not re.search(r"\b[1-5]\.\d\b", summary)
     titles = [text.title for _, text in charts]
     assert "Какими были недели для каждого из вас (это не оценка)" in titles
     group_labels = next(labels for labels, text in charts if text.title.startswith("Какими"))

@@ -5,8 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from decimal import Decimal
 
 from babel.dates import format_interval, format_skeleton
+from babel.numbers import format_decimal
 
 from bot import chart, schedule
 from bot.core import Safe
@@ -50,6 +52,11 @@ class Views:
     @property
     def content(self) -> Content:
         return self.catalogue()
+
+    def number(self, value: float) -> str:
+        """One decimal, as the reader's language writes it ('3.5', '3,5')."""
+        rounded = Decimal(fmt(value))  # rounded as before; CLDR only writes it
+        return format_decimal(rounded, "0.0", locale=schedule.cldr(self.content.lang))
 
     # -- the week's answers ----------------------------------------------------
 
@@ -121,11 +128,11 @@ class Views:
             return [t("summary.trend_wait", n=tr.complete_weeks(users))]
         lines = [t("summary.trend_head")]
         for u in users:
-            values = " → ".join("–" if v is None else fmt(v) for v in tr.series[u])
+            values = " → ".join("–" if v is None else self.number(v) for v in tr.series[u])
             lines.append(t("summary.trend_line", name=names[u], values=values))
         gap = tr.gap(users)[-1]
         if gap is not None:
-            lines.append(t("summary.trend_gap", gap=fmt(gap)))
+            lines.append(t("summary.trend_gap", gap=self.number(gap)))
         colour = self.colours(users)
         a, b = users
         lines.append(
