@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import logging
 import os
@@ -18,6 +19,8 @@ from typing import IO, Any
 from pydantic import ValidationError
 
 from bot import operations
+from bot.instance import hold_lock
+from bot.keys import StartRefused, preflight
 from bot.settings import Settings
 
 NO_TOKEN = """\
@@ -32,6 +35,9 @@ Trellis needs a Telegram bot token to run.
 Then run `make run` again. No token needed to look around: `make playground`.
 """
 
+
+# chat_member: joins are watched (a third person unlinks a couple's group at once).
+ALLOWED_UPDATES = ["message", "callback_query", "my_chat_member", "chat_member"]
 
 # Record attributes a log call may pass with `extra=` that are ids, never content.
 LOG_IDS = ("update_id", "chat_id", "user_id", "couple_id", "conversation_id", "outbox_id")
@@ -140,6 +146,14 @@ def main(argv: list[str] | None = None) -> int:
     # do not pay for loading python-telegram-bot.
     from bot.app import build_application
 
+    os.umask(0o077)  # whatever this process creates (database, -wal, -shm) is owner-only
+    key = settings.data_encryption_key.get_secret_value() if settings.data_encryption_key else None
+    try:
+        hold_lock(settings.database_path)  # held until the process ends, however it ends
+        asyncio.run(preflight(settings.database_path, key, settings.key_file))
+    except StartRefused as exc:
+        print(f"Trellis did not start.\n\n{exc}", file=sys.stderr)
+        return 2
     app = build_application(settings)
     if settings.webhook_url:
         assert settings.webhook_secret is not None
@@ -148,10 +162,10 @@ def main(argv: list[str] | None = None) -> int:
             port=settings.webhook_port,
             webhook_url=settings.webhook_url,
             secret_token=settings.webhook_secret.get_secret_value(),
-            allowed_updates=["message", "callback_query", "my_chat_member"],
+            allowed_updates=ALLOWED_UPDATES,
         )
     else:
-        app.run_polling(allowed_updates=["message", "callback_query", "my_chat_member"])
+        app.run_polling(allowed_updates=ALLOWED_UPDATES)
     return 0
 
 

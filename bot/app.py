@@ -12,6 +12,7 @@ from telegram import (
     BotCommandScopeAllGroupChats,
     BotCommandScopeAllPrivateChats,
     LinkPreviewOptions,
+    Update,
 )
 from telegram.constants import ParseMode
 from telegram.ext import Application, ApplicationBuilder, BaseRateLimiter, Defaults
@@ -21,8 +22,8 @@ import content
 import handlers
 from bot.clock import Clock, SystemClock
 from bot.core import Core
-from bot.crypto import Cipher
-from bot.db import Database
+from bot.db import CURRENT_UPDATE, Database, UpdateMark
+from bot.keys import open_cipher, secure_files
 from bot.services import Services
 from bot.settings import Settings
 from handlers.common import flush
@@ -67,6 +68,22 @@ GROUP_COMMANDS = [
 ]
 
 
+class TrellisApplication(Application):
+    """PTB's Application, with each update's seen-mark carried to its handler's first
+    transaction (bot/db.py, UpdateMark), so the mark commits with the handler's effects."""
+
+    async def process_update(self, update: object) -> None:
+        services: Services | None = self.bot_data.get("services")
+        if not isinstance(update, Update) or services is None:
+            await super().process_update(update)
+            return
+        token = CURRENT_UPDATE.set(UpdateMark(update.update_id, services.core.now()))
+        try:
+            await super().process_update(update)
+        finally:
+            CURRENT_UPDATE.reset(token)
+
+
 def build_application(
     settings: Settings,
     *,
@@ -81,6 +98,7 @@ def build_application(
     clock = clock or SystemClock()
     builder = (
         ApplicationBuilder()
+        .application_class(TrellisApplication)
         .token(settings.telegram_bot_token.get_secret_value())
         .base_url(settings.telegram_base_url)
         .base_file_url(settings.telegram_base_file_url)
@@ -104,13 +122,20 @@ def build_application(
 async def _post_init(app: Application) -> None:
     """Open storage, build the core, set the command menus, resume owed sends."""
     settings: Settings = app.bot_data["settings"]
+    secure_files(settings.database_path)
     db = Database(settings.database_path)
     await db.open()
-    cipher = Cipher.from_settings(
-        settings.data_encryption_key.get_secret_value() if settings.data_encryption_key else None,
-        settings.key_file,
-        settings.database_path,
-    )
+    try:
+        cipher = await open_cipher(
+            db,
+            settings.data_encryption_key.get_secret_value()
+            if settings.data_encryption_key
+            else None,
+            settings.key_file,
+        )
+    except BaseException:
+        await db.close()  # aiosqlite's thread would keep a refused process alive
+        raise
     core = Core(
         db=db,
         clock=app.bot_data["clock"],
@@ -128,6 +153,10 @@ async def _post_init(app: Application) -> None:
     await app.bot.set_my_commands(
         [BotCommand(c, d) for c, d in GROUP_COMMANDS], scope=BotCommandScopeAllGroupChats()
     )
+    # The instance lock is ours, so claims left in the file are a dead process's.
+    released = await services.outbox.release_claims()
+    if released:
+        log.info("released %s outbox claims left by a stopped process", released)
     await flush(app.bot, services)
     if app.bot_data["start_jobs"] and app.job_queue is not None:
         app.job_queue.run_repeating(
