@@ -8,7 +8,7 @@ import json
 from bot.messages import Msg, split_message
 from playground.fakeapi import Fault, telegram_problem
 from playground.sim import Person, World
-from tests.helpers import pair_by_invite
+from tests.helpers import checkin_now, pair_by_invite
 from tests.test_checkin import answer_all
 from tests.test_faults_sends import outbox_rows, owe, owed_texts, services
 
@@ -36,9 +36,9 @@ async def test_a_reveal_with_many_line_notes_arrives_whole(
     """Was: the cut fell inside <i>…</i>, Telegram refused both parts, the reveal was lost."""
     await pair_by_invite(world, alice, bob)
     note = "\n".join(f"line {n:02}: this & that & so" for n in range(22))
-    await world.send(alice, "/checkin")
+    await checkin_now(world, alice)
     await answer_all(world, alice, "4", note=note)
-    await world.send(bob, "/checkin")
+    await checkin_now(world, bob)
     await answer_all(world, bob, "3", note=note)
     rows = await outbox_rows(world)
     reveal = {k: v for k, v in rows.items() if "reveal" in k}

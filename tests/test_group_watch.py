@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from playground.sim import Person, World
-from tests.helpers import pair_by_invite
+from tests.helpers import checkin_now, pair_by_invite
 from tests.test_checkin import answer_all
 from tests.test_conflict_flow import GROUP, pair_in_group, toast
 from tests.test_faults_sends import services
@@ -44,9 +44,9 @@ async def test_a_stranger_joining_unlinks_the_group_at_once(
     for who in (alice, bob):
         assert world.said(who.id, "Someone else joined your shared group")
     assert world.said(GROUP, "no longer linked")
-    await world.send(alice, "/checkin")
+    await checkin_now(world, alice)
     await answer_all(world, alice, "4", note="only for us two")
-    await world.send(bob, "/checkin")
+    await checkin_now(world, bob)
     await answer_all(world, bob, "4")
     assert not any("only for us two" in t for t in world.texts(GROUP))
     assert any("only for us two" in t for t in world.texts(bob.id))
@@ -57,10 +57,10 @@ async def test_membership_is_rechecked_before_a_group_send(
 ) -> None:
     """Joins can go unseen (no admin rights, an update lost): the send itself checks."""
     await pair_in_group(world, alice, bob)
-    await world.send(alice, "/checkin")
+    await checkin_now(world, alice)
     await answer_all(world, alice, "4", note="a note for Bob only")
     world.api.group_members[GROUP].add(carol.id)  # nobody told the bot
-    await world.send(bob, "/checkin")
+    await checkin_now(world, bob)
     await answer_all(world, bob, "4")
     assert not any("a note for Bob only" in t for t in world.texts(GROUP))
     assert any("a note for Bob only" in t for t in world.texts(bob.id))

@@ -18,7 +18,7 @@ from bot.keys import KEY_CHECK, StartRefused
 from bot.messages import Msg
 from bot.rotate import rotate
 from playground.sim import World
-from tests.helpers import pair_by_invite
+from tests.helpers import checkin_now, pair_by_invite
 from tests.test_checkin import answer_all
 from tests.test_faults_sends import services
 
@@ -35,7 +35,7 @@ async def with_private_words(world: World) -> None:
     await world.start()
     alice, bob = world.person(101, "Alice"), world.person(202, "Bob")
     await pair_by_invite(world, alice, bob)
-    await world.send(alice, "/checkin")
+    await checkin_now(world, alice)
     await answer_all(world, alice, "4", note="a private note")
     await world.stop()
 

@@ -228,8 +228,11 @@ def committed_thanks(h: Harness) -> list[str]:
 def outbox_state(h: Harness) -> tuple[int, list[str]]:
     conn = sqlite3.connect(h.db)
     try:
+        # Owed now: a row held for later (quiet hours, `not_before`) is not owed yet.
         pending = conn.execute(
-            "SELECT COUNT(*) FROM outbox WHERE sent_at IS NULL AND failed IS NULL"
+            "SELECT COUNT(*) FROM outbox WHERE sent_at IS NULL AND failed IS NULL "
+            "AND (not_before IS NULL OR not_before <= ?)",
+            (int(time.time()),),
         ).fetchone()[0]
         failed = [r[0] for r in conn.execute("SELECT failed FROM outbox WHERE failed IS NOT NULL")]
     finally:
