@@ -36,6 +36,8 @@ Then run `make run` again. No token needed to look around: `make playground`.
 """
 
 
+log = logging.getLogger("bot")
+
 # chat_member: joins are watched (a third person unlinks a couple's group at once).
 ALLOWED_UPDATES = ["message", "callback_query", "my_chat_member", "chat_member"]
 
@@ -90,6 +92,29 @@ def setup_logging(level: str, fmt: str = "text", stream: IO[str] | None = None) 
     return handler
 
 
+class RedactToken(logging.Filter):
+    """The token never reaches a log line, whoever formats it (PTB's InvalidToken names it,
+    and a traceback can hold a request URL)."""
+
+    def __init__(self, token: str) -> None:
+        super().__init__()
+        self.token = token
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not self.token:
+            return True
+        message = record.getMessage()
+        if self.token in message:
+            record.msg, record.args = message.replace(self.token, REDACTED), None
+        if record.exc_info:
+            text = logging.Formatter().formatException(record.exc_info)
+            record.exc_info, record.exc_text = None, text.replace(self.token, REDACTED)
+        return True
+
+
+REDACTED = "<bot token>"
+
+
 def parse(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bot", description="Run Trellis.")
     commands = parser.add_subparsers(dest="command", metavar="[command]")
@@ -141,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
     if settings.telegram_bot_token is None or not settings.telegram_bot_token.get_secret_value():
         print(NO_TOKEN, file=sys.stderr)
         return 2
-    setup_logging(settings.log_level, settings.log_format)
+    handler = setup_logging(settings.log_level, settings.log_format)
     # Imported here: the operator's commands (e.g. a health check every few seconds)
     # do not pay for loading python-telegram-bot.
     from bot.app import build_application
@@ -154,7 +179,18 @@ def main(argv: list[str] | None = None) -> int:
     except StartRefused as exc:
         print(f"Trellis did not start.\n\n{exc}", file=sys.stderr)
         return 2
+    token = settings.telegram_bot_token.get_secret_value()
+    handler.addFilter(RedactToken(token))
     app = build_application(settings)
+    try:
+        run(app, settings)
+    except Exception as exc:  # told once, without the token, instead of a raw traceback
+        log.critical("Trellis stopped: %s", str(exc).replace(token, REDACTED) or type(exc).__name__)
+        return 1
+    return 0
+
+
+def run(app: Any, settings: Settings) -> None:
     if settings.webhook_url:
         assert settings.webhook_secret is not None
         app.run_webhook(
@@ -166,7 +202,6 @@ def main(argv: list[str] | None = None) -> int:
         )
     else:
         app.run_polling(allowed_updates=ALLOWED_UPDATES)
-    return 0
 
 
 if __name__ == "__main__":

@@ -317,3 +317,30 @@ def test_sigkill_loses_nothing_committed_and_repeats_at_most_one_per_kill(
         print(f"kills={h.kills} starts={h.starts} thanks={len(committed)} repeats={dupes}")
     finally:
         h.stop()
+
+
+def test_a_rejected_token_is_never_printed(tmp_path: Path) -> None:
+    """Was: Telegram's 401 at start printed the whole token on stderr."""
+    server = FakeTelegram("999:another-token")  # so ours is refused with 401
+    server.start()
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "bot"],
+            env={
+                "PATH": os.environ.get("PATH", ""),
+                "PYTHONPATH": str(ROOT),
+                "TELEGRAM_BOT_TOKEN": TOKEN,
+                "TELEGRAM_BASE_URL": server.base_url,
+                "DATABASE_PATH": str(tmp_path / "data" / "trellis.sqlite3"),
+                "DATA_ENCRYPTION_KEY": Fernet.generate_key().decode(),
+            },
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    finally:
+        server.stop()
+    assert done.returncode != 0
+    assert "Trellis stopped" in done.stderr
+    assert TOKEN not in done.stderr and TOKEN.split(":")[1] not in done.stderr
