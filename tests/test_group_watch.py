@@ -94,3 +94,24 @@ async def test_junk_presses_are_refused_kindly(world: World, alice: Person, bob:
         cur = await conn.execute("SELECT COUNT(*) FROM group_votes")
         row = await cur.fetchone()
     assert row is not None and row[0] == 0
+
+
+async def test_thanks_is_not_sent_to_a_partner_who_blocked_the_bot(
+    world: World, alice: Person, bob: Person
+) -> None:
+    """Was: "Sent to Bob 💛" while Bob had blocked the bot and it was given up unseen."""
+    await pair_by_invite(world, alice, bob)
+    world.api.blocked.add(bob.id)
+    await world.send(alice, "/thanks for the tea")  # finds out: Bob is unreachable
+    await world.send(alice, "/thanks for the walk")
+    assert "can't reach Bob" in world.last_text(alice.id)
+    assert not any("Sent to Bob" in t for t in world.texts(alice.id)[-1:])
+
+
+async def test_thanks_are_capped_gently(world: World, alice: Person, bob: Person) -> None:
+    """Was: /thanks x100 sent 100 messages to the partner."""
+    await pair_by_invite(world, alice, bob)
+    for n in range(21):
+        await world.send(alice, f"/thanks number {n}")
+    assert "holding this one back" in world.last_text(alice.id)
+    assert sum("number" in t for t in world.texts(bob.id)) == 20
