@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -21,6 +23,11 @@ from bot.promises import Promises
 from bot.safety import Safety
 from bot.summary import Summaries
 
+log = logging.getLogger(__name__)
+
+OUTBOX_KEEP_SECONDS = 7 * 24 * 3600
+INVITE_KEEP_SECONDS = 30 * 24 * 3600
+UNPAIRED_KEEP_SECONDS = 90 * 24 * 3600
 SEEN_KEEP_SECONDS = 3 * 24 * 3600  # Telegram keeps updates 24 h; three days is ample
 
 
@@ -95,10 +102,34 @@ class Services:
         return "common.not_yours" if owner is not None else "common.not_this_group_press"
 
     async def forget_old_updates(self) -> None:
+        """What nobody needs any more, pruned on every sweep (each is a bounded delete):
+        handled update ids; outbox rows sent or given up a week ago (rows with a key stay,
+        bodies already wiped: the key is what stops a scheduled message being owed twice);
+        invites used or expired a month ago; people who never paired, quiet for 90 days."""
+        now = self.core.now()
         async with self.core.db.tx() as conn:
+            await conn.execute("DELETE FROM seen_updates WHERE at < ?", (now - SEEN_KEEP_SECONDS,))
             await conn.execute(
-                "DELETE FROM seen_updates WHERE at < ?", (self.core.now() - SEEN_KEEP_SECONDS,)
+                "DELETE FROM outbox WHERE key IS NULL AND created_at < ? "
+                "AND (sent_at IS NOT NULL OR failed IS NOT NULL)",
+                (now - OUTBOX_KEEP_SECONDS,),
             )
+            await conn.execute(
+                "DELETE FROM invites WHERE created_at < ? AND (used_at IS NOT NULL OR "
+                "expires_at < ?)",
+                (now - INVITE_KEEP_SECONDS, now),
+            )
+        try:
+            async with self.core.db.tx() as conn:
+                await conn.execute(
+                    "DELETE FROM users WHERE id > 0 AND created_at < ? AND id NOT IN "
+                    "(SELECT user_id FROM members) AND id NOT IN (SELECT user_a FROM couples) "
+                    "AND id NOT IN (SELECT user_b FROM couples) "
+                    "AND id NOT IN (SELECT inviter_id FROM invites)",
+                    (now - UNPAIRED_KEEP_SECONDS,),
+                )
+        except sqlite3.IntegrityError:  # something still names them: they stay
+            log.warning("kept unpaired users that other rows still name")
 
     async def private_text(self, actor: Actor, text: str) -> Outcome:
         """Text in a private chat goes to the flow that asked for it, visibly.

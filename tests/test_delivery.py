@@ -160,3 +160,31 @@ async def test_sends_in_flight_are_bounded(world: World, alice: Person, bob: Per
     assert all(owed_texts(world, p.id) == [f"owed k:{p.id}"] for p in people)
     assert peak == 1
     assert json.dumps(await outbox_rows(world))  # every row readable afterwards
+
+
+async def test_what_nobody_needs_is_purged_on_schedule(
+    world: World, alice: Person, bob: Person, carol: Person
+) -> None:
+    """Was: sent outbox rows, replaced invites and never-paired users were kept forever."""
+    from datetime import timedelta
+
+    await pair_by_invite(world, alice, bob)
+    await world.send(carol, "/start")  # never pairs
+    await world.send(alice, "/thanks for everything")
+
+    def count(sql: str) -> int:
+        import sqlite3
+
+        conn = sqlite3.connect(world.db_path)
+        try:
+            return int(conn.execute(sql).fetchone()[0])
+        finally:
+            conn.close()
+
+    assert count("SELECT COUNT(*) FROM outbox WHERE key IS NULL AND sent_at IS NOT NULL") > 0
+    world.clock.advance(timedelta(days=91))
+    await world.tick()
+    assert count("SELECT COUNT(*) FROM outbox WHERE key IS NULL AND sent_at IS NOT NULL") == 0
+    assert count("SELECT COUNT(*) FROM invites WHERE used_at IS NOT NULL") == 0
+    assert count(f"SELECT COUNT(*) FROM users WHERE id = {carol.id}") == 0
+    assert count(f"SELECT COUNT(*) FROM users WHERE id IN ({alice.id}, {bob.id})") == 2
