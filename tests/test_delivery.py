@@ -10,6 +10,7 @@ from playground.fakeapi import Fault, telegram_problem
 from playground.sim import Person, World
 from tests.helpers import checkin_now, pair_by_invite
 from tests.test_checkin import answer_all
+from tests.test_conflict_flow import pair_in_group
 from tests.test_faults_sends import outbox_rows, owe, owed_texts, services
 
 GROUP = -500
@@ -76,11 +77,7 @@ async def test_a_group_that_became_a_supergroup_gets_its_messages(
     world: World, alice: Person, bob: Person
 ) -> None:
     """Was: 400 migrate_to_chat_id retried for ever, and every sweep raised."""
-    world.make_group(GROUP, alice, bob)
-    await pair_by_invite(world, alice, bob)
-    await world.add_bot(GROUP, alice)
-    await world.press(alice, "I'm in", chat_id=GROUP)
-    await world.press(bob, "I'm in", chat_id=GROUP)
+    await pair_in_group(world, alice, bob)
     new = -1000000000500
     world.api.migrated[GROUP] = new
     world.make_group(new, alice, bob)
