@@ -77,8 +77,10 @@ class Outbox:
                 msg = self.core.read_body(r["body"])
             except Exception as exc:
                 log.warning("outbox %s: cannot read the message (%s)", r["id"], type(exc).__name__)
-                why = "unreadable" if isinstance(exc, ValueError) else "unrenderable"
-                broken.append((f"{why}: {type(exc).__name__}", r["id"]))
+                # ValueError: it does not decrypt; anything else: what it names is gone.
+                broken.append(
+                    ("unreadable" if isinstance(exc, ValueError) else "unrenderable", r["id"])
+                )
                 continue
             # The row's chat wins over the body's: a group that moved keeps its messages.
             if msg.chat_id != r["chat_id"]:
@@ -86,7 +88,9 @@ class Outbox:
             owed.append(Owed(r["id"], msg, r["attempts"] + 1))
         if broken:
             async with self.core.db.tx() as conn:
-                await conn.executemany("UPDATE outbox SET failed = ? WHERE id = ?", broken)
+                await conn.executemany(
+                    "UPDATE outbox SET failed = ?, body = NULL WHERE id = ?", broken
+                )
         return owed
 
     async def _claim(
