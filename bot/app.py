@@ -84,6 +84,42 @@ class TrellisApplication(Application):
             CURRENT_UPDATE.reset(token)
 
 
+WEBHOOK_MAX_BODY = 1024 * 1024  # bytes; a real update is a few KB, Telegram's largest far less
+
+
+class _QuietUpdateData(logging.Filter):
+    """PTB logs an update it cannot parse at CRITICAL *with its data* (a message's text):
+    keep the event, drop the data."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if "Received data was" in str(record.msg):
+            record.msg = "an update from the webhook could not be parsed; it was not processed"
+            record.args = None
+            record.exc_info = None
+        return True
+
+
+def guard_webhook() -> None:
+    """Limits PTB's webhook server does not set itself (idempotent):
+
+    - the body is capped at WEBHOOK_MAX_BODY before it is read: tornado reads a whole
+      body before the handler checks the secret header, so an unauthenticated 60 MB
+      POST was read into memory; now it is refused from its Content-Length;
+    - an unparsable update is logged without its content.
+    """
+    from functools import partial
+
+    from telegram.ext._utils import webhookhandler  # PTB builds its HTTPServer here
+
+    if not isinstance(webhookhandler.HTTPServer, partial):
+        webhookhandler.HTTPServer = partial(  # type: ignore[misc,assignment]
+            webhookhandler.HTTPServer, max_body_size=WEBHOOK_MAX_BODY
+        )
+    updater_log = logging.getLogger("telegram.ext.Updater")
+    if not any(isinstance(f, _QuietUpdateData) for f in updater_log.filters):
+        updater_log.addFilter(_QuietUpdateData())
+
+
 def build_application(
     settings: Settings,
     *,
@@ -95,6 +131,7 @@ def build_application(
     """Build the bot. `request` swaps the HTTP layer (the fake Bot API in tests)."""
     if settings.telegram_bot_token is None:
         raise ValueError("TELEGRAM_BOT_TOKEN is not set")
+    guard_webhook()
     clock = clock or SystemClock()
     builder = (
         ApplicationBuilder()
