@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import logging
 import os
@@ -18,6 +19,8 @@ from typing import IO, Any
 from pydantic import ValidationError
 
 from bot import operations
+from bot.instance import hold_lock
+from bot.keys import StartRefused, preflight
 from bot.settings import Settings
 
 NO_TOKEN = """\
@@ -32,6 +35,11 @@ Trellis needs a Telegram bot token to run.
 Then run `make run` again. No token needed to look around: `make playground`.
 """
 
+
+log = logging.getLogger("bot")
+
+# chat_member: joins are watched (a third person unlinks a couple's group at once).
+ALLOWED_UPDATES = ["message", "callback_query", "my_chat_member", "chat_member"]
 
 # Record attributes a log call may pass with `extra=` that are ids, never content.
 LOG_IDS = ("update_id", "chat_id", "user_id", "couple_id", "conversation_id", "outbox_id")
@@ -82,6 +90,29 @@ def setup_logging(level: str, fmt: str = "text", stream: IO[str] | None = None) 
     for name in ("telegram", "aiosqlite"):
         logging.getLogger(name).setLevel(max(logging.INFO, logging.getLevelName(level)))
     return handler
+
+
+class RedactToken(logging.Filter):
+    """The token never reaches a log line, whoever formats it (PTB's InvalidToken names it,
+    and a traceback can hold a request URL)."""
+
+    def __init__(self, token: str) -> None:
+        super().__init__()
+        self.token = token
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not self.token:
+            return True
+        message = record.getMessage()
+        if self.token in message:
+            record.msg, record.args = message.replace(self.token, REDACTED), None
+        if record.exc_info:
+            text = logging.Formatter().formatException(record.exc_info)
+            record.exc_info, record.exc_text = None, text.replace(self.token, REDACTED)
+        return True
+
+
+REDACTED = "<bot token>"
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
@@ -135,12 +166,31 @@ def main(argv: list[str] | None = None) -> int:
     if settings.telegram_bot_token is None or not settings.telegram_bot_token.get_secret_value():
         print(NO_TOKEN, file=sys.stderr)
         return 2
-    setup_logging(settings.log_level, settings.log_format)
+    handler = setup_logging(settings.log_level, settings.log_format)
     # Imported here: the operator's commands (e.g. a health check every few seconds)
     # do not pay for loading python-telegram-bot.
     from bot.app import build_application
 
+    os.umask(0o077)  # whatever this process creates (database, -wal, -shm) is owner-only
+    key = settings.data_encryption_key.get_secret_value() if settings.data_encryption_key else None
+    try:
+        hold_lock(settings.database_path)  # held until the process ends, however it ends
+        asyncio.run(preflight(settings.database_path, key, settings.key_file))
+    except StartRefused as exc:
+        print(f"Trellis did not start.\n\n{exc}", file=sys.stderr)
+        return 2
+    token = settings.telegram_bot_token.get_secret_value()
+    handler.addFilter(RedactToken(token))
     app = build_application(settings)
+    try:
+        run(app, settings)
+    except Exception as exc:  # told once, without the token, instead of a raw traceback
+        log.critical("Trellis stopped: %s", str(exc).replace(token, REDACTED) or type(exc).__name__)
+        return 1
+    return 0
+
+
+def run(app: Any, settings: Settings) -> None:
     if settings.webhook_url:
         assert settings.webhook_secret is not None
         app.run_webhook(
@@ -148,11 +198,10 @@ def main(argv: list[str] | None = None) -> int:
             port=settings.webhook_port,
             webhook_url=settings.webhook_url,
             secret_token=settings.webhook_secret.get_secret_value(),
-            allowed_updates=["message", "callback_query", "my_chat_member"],
+            allowed_updates=ALLOWED_UPDATES,
         )
     else:
-        app.run_polling(allowed_updates=["message", "callback_query", "my_chat_member"])
-    return 0
+        app.run_polling(allowed_updates=ALLOWED_UPDATES)
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ from telegram import (
     BotCommandScopeAllGroupChats,
     BotCommandScopeAllPrivateChats,
     LinkPreviewOptions,
+    Update,
 )
 from telegram.constants import ParseMode
 from telegram.ext import Application, ApplicationBuilder, BaseRateLimiter, Defaults
@@ -21,8 +22,8 @@ import content
 import handlers
 from bot.clock import Clock, SystemClock
 from bot.core import Core
-from bot.crypto import Cipher
-from bot.db import Database
+from bot.db import CURRENT_UPDATE, Database, UpdateMark
+from bot.keys import open_cipher, secure_files
 from bot.services import Services
 from bot.settings import Settings
 from handlers.common import flush
@@ -59,6 +60,58 @@ async def set_menus(app: Application) -> None:
             await app.bot.set_my_commands(commands, scope=scope, language_code=code)
 
 
+class TrellisApplication(Application):
+    """PTB's Application, with each update's seen-mark carried to its handler's first
+    transaction (bot/db.py, UpdateMark), so the mark commits with the handler's effects."""
+
+    async def process_update(self, update: object) -> None:
+        services: Services | None = self.bot_data.get("services")
+        if not isinstance(update, Update) or services is None:
+            await super().process_update(update)
+            return
+        token = CURRENT_UPDATE.set(UpdateMark(update.update_id, services.core.now()))
+        try:
+            await super().process_update(update)
+        finally:
+            CURRENT_UPDATE.reset(token)
+
+
+WEBHOOK_MAX_BODY = 1024 * 1024  # bytes; a real update is a few KB, Telegram's largest far less
+
+
+class _QuietUpdateData(logging.Filter):
+    """PTB logs an update it cannot parse at CRITICAL *with its data* (a message's text):
+    keep the event, drop the data."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if "Received data was" in str(record.msg):
+            record.msg = "an update from the webhook could not be parsed; it was not processed"
+            record.args = None
+            record.exc_info = None
+        return True
+
+
+def guard_webhook() -> None:
+    """Limits PTB's webhook server does not set itself (idempotent):
+
+    - the body is capped at WEBHOOK_MAX_BODY before it is read: tornado reads a whole
+      body before the handler checks the secret header, so an unauthenticated 60 MB
+      POST was read into memory; now it is refused from its Content-Length;
+    - an unparsable update is logged without its content.
+    """
+    from functools import partial
+
+    from telegram.ext._utils import webhookhandler  # PTB builds its HTTPServer here
+
+    if not isinstance(webhookhandler.HTTPServer, partial):
+        webhookhandler.HTTPServer = partial(  # type: ignore[misc,assignment]
+            webhookhandler.HTTPServer, max_body_size=WEBHOOK_MAX_BODY
+        )
+    updater_log = logging.getLogger("telegram.ext.Updater")
+    if not any(isinstance(f, _QuietUpdateData) for f in updater_log.filters):
+        updater_log.addFilter(_QuietUpdateData())
+
+
 def build_application(
     settings: Settings,
     *,
@@ -70,9 +123,11 @@ def build_application(
     """Build the bot. `request` swaps the HTTP layer (the fake Bot API in tests)."""
     if settings.telegram_bot_token is None:
         raise ValueError("TELEGRAM_BOT_TOKEN is not set")
+    guard_webhook()
     clock = clock or SystemClock()
     builder = (
         ApplicationBuilder()
+        .application_class(TrellisApplication)
         .token(settings.telegram_bot_token.get_secret_value())
         .base_url(settings.telegram_base_url)
         .base_file_url(settings.telegram_base_file_url)
@@ -96,13 +151,20 @@ def build_application(
 async def _post_init(app: Application) -> None:
     """Open storage, build the core, set the command menus, resume owed sends."""
     settings: Settings = app.bot_data["settings"]
+    secure_files(settings.database_path)
     db = Database(settings.database_path)
     await db.open()
-    cipher = Cipher.from_settings(
-        settings.data_encryption_key.get_secret_value() if settings.data_encryption_key else None,
-        settings.key_file,
-        settings.database_path,
-    )
+    try:
+        cipher = await open_cipher(
+            db,
+            settings.data_encryption_key.get_secret_value()
+            if settings.data_encryption_key
+            else None,
+            settings.key_file,
+        )
+    except BaseException:
+        await db.close()  # aiosqlite's thread would keep a refused process alive
+        raise
     core = Core(
         db=db,
         clock=app.bot_data["clock"],
@@ -115,6 +177,10 @@ async def _post_init(app: Application) -> None:
     app.bot_data["services"] = services
     await services.operations.record_key_check()
     await set_menus(app)
+    # The instance lock is ours, so claims left in the file are a dead process's.
+    released = await services.outbox.release_claims()
+    if released:
+        log.info("released %s outbox claims left by a stopped process", released)
     await flush(app.bot, services)
     if app.bot_data["start_jobs"] and app.job_queue is not None:
         app.job_queue.run_repeating(

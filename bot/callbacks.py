@@ -32,6 +32,8 @@ def parse(data: str) -> list[str]:
 def int_arg(parts: list[str], index: int) -> int | None:
     """The int at `index`, or None when missing or malformed (a forged press)."""
     try:
-        return int(parts[index])
+        value = int(parts[index])
     except (IndexError, ValueError):
         return None
+    # SQLite's integers are 64-bit: a larger forged number would raise OverflowError.
+    return value if -(2**63) <= value < 2**63 else None

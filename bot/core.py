@@ -7,7 +7,7 @@ import json
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Protocol, TypeVar
 
 from babel.lists import format_list
@@ -416,6 +416,32 @@ class Core:
             with self.speaking(args.pop("lang", content_mod.BASE)):
                 return self.renderers[data["ref"]](data["chat_id"], **args)
         return Msg.from_json(raw)
+
+    async def reroute_owed(
+        self, conn: Conn, from_chat: int, to_chats: tuple[int, ...], why: str
+    ) -> list[int]:
+        """What is still owed to `from_chat` goes to each of `to_chats` instead (in order);
+        the original rows are given up with `why`. Used when a group stops being safe."""
+        rows = await fetch_all(
+            conn,
+            "SELECT id, body FROM outbox WHERE chat_id = ? AND sent_at IS NULL AND failed IS NULL "
+            "ORDER BY id",
+            (from_chat,),
+        )
+        msgs: list[Msg] = []
+        for row in rows:
+            try:
+                msg = self.read_body(row["body"])
+            except ValueError:
+                continue  # unreadable: the drain marks it failed
+            msgs += [replace(msg, chat_id=chat, edit_message_id=None) for chat in to_chats]
+        if rows:
+            await conn.execute(
+                f"UPDATE outbox SET failed = ?, body = NULL WHERE id IN "
+                f"({','.join('?' * len(rows))})",
+                (why, *(r["id"] for r in rows)),
+            )
+        return await self.queue_all(conn, msgs)
 
     async def queue_all(
         self,

@@ -3,45 +3,37 @@
 Fernet (AES-128-CBC + HMAC-SHA256) from `cryptography`; `MultiFernet` lets a
 key be rotated: the first key encrypts, every listed key decrypts.
 The key lives apart from the database: `DATA_ENCRYPTION_KEY` in the
-environment (comma-separated for rotation), or a key file created on first
-run with owner-only permissions.
+environment (comma-separated for rotation), or a key file; bot/keys.py decides
+at start which, checks it against the database, and makes one only for an
+empty database.
 """
 
 from __future__ import annotations
 
-import logging
-import os
 from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
-
-log = logging.getLogger(__name__)
 
 
 class Cipher:
     def __init__(self, keys: list[bytes]) -> None:
         if not keys:
             raise ValueError("at least one key is needed")
+        self._first = Fernet(keys[0])
         self._fernet = MultiFernet([Fernet(k) for k in keys])
 
     @classmethod
-    def from_settings(
-        cls, env_key: str | None, key_file: Path, database_path: Path, *, create: bool = True
-    ) -> Cipher:
-        """The configured keys; `create=False` (for checks) never writes a key file."""
+    def from_settings(cls, env_key: str | None, key_file: Path, database_path: Path) -> Cipher:
+        """The configured keys, for checks (`python -m bot health`); never writes a key.
+        The bot and rotation start through bot/keys.py, which also checks the key against
+        the database and makes one only for an empty database."""
         if env_key:
             return cls([k.strip().encode() for k in env_key.split(",") if k.strip()])
         key_file = key_file.resolve()
         if key_file.parent == database_path.resolve().parent:
             raise ValueError("KEY_FILE must not sit in the database folder; keep the key apart")
         if not key_file.exists():
-            if not create:
-                raise ValueError(f"no key: DATA_ENCRYPTION_KEY is empty and {key_file} is missing")
-            key_file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(Fernet.generate_key())
-            log.warning("generated a new data key at %s: back it up", key_file)
+            raise ValueError(f"no key: DATA_ENCRYPTION_KEY is empty and {key_file} is missing")
         return cls([line.strip() for line in key_file.read_bytes().splitlines() if line.strip()])
 
     def encrypt(self, text: str) -> bytes:
@@ -60,5 +52,13 @@ class Cipher:
         return None if blob is None else self.decrypt(blob)
 
     def rotate(self, blob: bytes) -> bytes:
-        """Re-encrypt under the first key (used by `python -m bot rotate-key`)."""
+        """Re-encrypt under the first key (used by `python -m bot.rotate`)."""
         return self._fernet.rotate(blob)
+
+    def is_current(self, blob: bytes) -> bool:
+        """True if the first key reads `blob`: a resumed rotation skips it."""
+        try:
+            self._first.decrypt(blob)
+        except InvalidToken:
+            return False
+        return True

@@ -35,6 +35,7 @@ import sqlite3
 import sys
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Generator, Iterable, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -46,6 +47,7 @@ import aiosqlite
 log = logging.getLogger(__name__)
 
 BUSY_TIMEOUT_MS = 5000  # how long a transaction waits for another process's write lock
+CHECKPOINT_TRIES = 3  # after erasure, each waits up to BUSY_TIMEOUT_MS for readers
 SLOW_LOOP_TX = 0.005  # a transaction on the loop longer than this is logged (ids only)
 WAL_LIMIT_BYTES = 64 * 1024 * 1024  # above this the sweep's checkpoint truncates the WAL
 CHECK_WAL_EVERY = 1000  # loop commits between looks at the WAL's size
@@ -53,6 +55,28 @@ BACKOFF_FIRST, BACKOFF_MAX = 0.001, 0.05  # seconds between tries of a busy BEGI
 
 Row = sqlite3.Row
 T = TypeVar("T")
+
+
+@dataclass
+class UpdateMark:
+    """The Telegram update being handled, marked seen by its handler's first transaction.
+
+    The mark commits with the handler's effects or not at all: a crash before the commit
+    leaves neither (Telegram's redelivery is handled), a crash after leaves both (the
+    redelivery is dropped). `committed` tells the error path what the user may be told.
+    """
+
+    update_id: int
+    at: int
+    committed: bool = False
+
+
+# Set by the edge around each update (bot/app.py); None in sweeps and outside updates.
+CURRENT_UPDATE: ContextVar[UpdateMark | None] = ContextVar("trellis_update", default=None)
+
+
+class AlreadyHandled(Exception):
+    """A redelivered update reached a transaction: its first delivery already committed."""
 
 
 def migrations() -> list[tuple[int, str, str]]:
@@ -351,17 +375,21 @@ class Database:
         if conn is None:
             raise RuntimeError("database is not open")
         raw = conn._raw
+        update = CURRENT_UPDATE.get()  # read here: the thread has its own context
 
         def work() -> T:
             with _busy_timeout(raw):
                 raw.execute("BEGIN IMMEDIATE")
                 try:
+                    mark = _mark_update(raw, update)
                     result = _run_to_end(fn(conn, *args))
                 except BaseException:
                     if raw.in_transaction:
                         raw.execute("ROLLBACK")
                     raise
                 raw.execute("COMMIT")
+                if mark is not None:
+                    mark.committed = True
                 return result
 
         return await self._locked_on_thread(work)
@@ -385,12 +413,9 @@ class Database:
         def work() -> None:
             raw = self.raw
             with _busy_timeout(raw):
-                for sql in (
-                    "PRAGMA wal_checkpoint(TRUNCATE)",
-                    "VACUUM",
-                    "PRAGMA wal_checkpoint(TRUNCATE)",
-                ):
-                    raw.execute(sql).fetchall()
+                _truncate_wal(raw)
+                raw.execute("VACUUM").fetchall()
+                _truncate_wal(raw)
 
         await self._locked_on_thread(work)
 
@@ -440,11 +465,12 @@ class Database:
 class LoopTx:
     """`async with db.tx() as conn`: BEGIN IMMEDIATE ... COMMIT on the event loop."""
 
-    __slots__ = ("_db", "_started")
+    __slots__ = ("_db", "_mark", "_started")
 
     def __init__(self, db: Database) -> None:
         self._db = db
         self._started = 0.0
+        self._mark: UpdateMark | None = None
 
     async def __aenter__(self) -> Conn:
         db = self._db
@@ -455,7 +481,10 @@ class LoopTx:
         try:
             raw = conn._raw
             await db._retry_busy(lambda: raw.execute("BEGIN IMMEDIATE"))
+            self._mark = _mark_update(raw)
         except BaseException:
+            if raw.in_transaction:
+                raw.execute("ROLLBACK")
             db._release()
             raise
         conn.statements = 0
@@ -479,6 +508,8 @@ class LoopTx:
                         raw.execute("ROLLBACK")
                     raise
                 db._committed()
+                if self._mark is not None:
+                    self._mark.committed = True
             elif raw.in_transaction:
                 raw.execute("ROLLBACK")
         finally:
@@ -496,6 +527,31 @@ class LoopTx:
                     os.path.basename(caller.co_filename),
                     sys._getframe(1).f_lineno,
                 )
+
+
+def _mark_update(raw: sqlite3.Connection, mark: UpdateMark | None = None) -> UpdateMark | None:
+    """In an update's first transaction, mark the update seen (or refuse a second copy)."""
+    mark = mark if mark is not None else CURRENT_UPDATE.get()
+    if mark is None or mark.committed:
+        return None
+    cur = raw.execute(
+        "INSERT INTO seen_updates (update_id, at) VALUES (?, ?) ON CONFLICT DO NOTHING",
+        (mark.update_id, mark.at),
+    )
+    if cur.rowcount != 1:
+        raise AlreadyHandled(mark.update_id)
+    return mark
+
+
+def _truncate_wal(raw: sqlite3.Connection) -> None:
+    """Move the WAL into the file and empty it. A reader (a backup, a health check in
+    another process) makes it answer busy once the busy timeout is spent: try again rather
+    than leave erased bytes in the -wal file, and say so if it never frees."""
+    for _ in range(CHECKPOINT_TRIES):
+        row = raw.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        if row is None or not row[0]:
+            return
+    log.warning("the WAL checkpoint stayed busy: freed pages may linger in -wal until the next")
 
 
 class _busy_timeout:

@@ -8,6 +8,7 @@ hold it across a restart.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -89,26 +90,98 @@ class Outcome:
         return self
 
 
+TAG = re.compile(r"<(/?)([a-zA-Z][\w-]*)[^>]*>")
+# A tag, an entity, a space, a run of anything else: never cut inside the first two.
+_TOKEN = re.compile(r"<[^>]*>|&#?\w+;| |[^<& ]+|[<&]")
+
+
+def _after(stack: list[tuple[str, str]], text: str) -> list[tuple[str, str]]:
+    """The tags still open after `text`, given those open before it: (name, opening tag)."""
+    stack = list(stack)
+    for found in TAG.finditer(text):
+        name = found.group(2).lower()
+        if not found.group(1):
+            stack.append((name, found.group(0)))
+            continue
+        for n in range(len(stack) - 1, -1, -1):
+            if stack[n][0] == name:
+                del stack[n:]
+                break
+    return stack
+
+
+def _line_pieces(line: str, budget: int) -> list[str]:
+    """A line longer than `budget` as pieces of at most `budget`, cut at spaces (the space is
+    dropped), never inside a tag or an entity; a longer word is cut where it must be."""
+    pieces: list[str] = []
+    current: list[str] = []
+    size = 0
+    for token in _TOKEN.findall(line):
+        while len(token) > budget and token[0] not in "<&":
+            room = budget - size
+            if room <= 0:
+                pieces.append("".join(current))
+                current, size, room = [], 0, budget
+            current.append(token[:room])
+            pieces.append("".join(current))
+            current, size, token = [], 0, token[room:]
+        if size + len(token) > budget and current:
+            cut = max((n for n, tok in enumerate(current) if tok == " "), default=-1)
+            if cut > 0:
+                pieces.append("".join(current[:cut]))
+                current = current[cut + 1 :]
+            else:
+                pieces.append("".join(current))
+                current = []
+            size = sum(len(tok) for tok in current)
+        if token == " " and not current:
+            continue
+        current.append(token)
+        size += len(token)
+    if current:
+        pieces.append("".join(current))
+    return [p for p in pieces if p]
+
+
+def _opening(stack: list[tuple[str, str]]) -> str:
+    return "".join(tag for _, tag in stack)
+
+
+def _closing(stack: list[tuple[str, str]]) -> str:
+    return "".join(f"</{name}>" for name, _ in reversed(stack))
+
+
 def split_message(text: str, limit: int = MESSAGE_LIMIT) -> list[str]:
     """Chunks of at most `limit` characters, cut only at line ends (a longer line is cut
-    at its last space before the limit)."""
-    chunks: list[str] = []
-    current = ""
+    at a space), never inside a tag or an entity. A cut inside formatting closes the open
+    tags at the end of one chunk and reopens them at the start of the next, so every chunk
+    is valid Telegram HTML on its own."""
+    budget = max(limit - 256, limit // 2)  # room for the tags closed and reopened at a cut
+    pieces: list[tuple[str, str]] = []  # (joiner to the previous piece, piece)
     for line in text.split("\n"):
-        while len(line) > limit:
-            cut = line.rfind(" ", 0, limit)
-            cut = cut if cut > 0 else limit
-            if current:
-                chunks.append(current)
-                current = ""
-            chunks.append(line[:cut])
-            line = line[cut:].lstrip(" ")
-        candidate = f"{current}\n{line}" if current else line
-        if len(candidate) > limit:
-            chunks.append(current)
-            current = line
-        else:
-            current = candidate
-    if current.strip():
-        chunks.append(current)
-    return [c.strip("\n") for c in chunks if c.strip()]
+        if len(line) <= budget:
+            pieces.append(("\n", line))
+            continue
+        for n, piece in enumerate(_line_pieces(line, budget)):
+            pieces.append(("\n" if n == 0 else " ", piece))
+    chunks: list[str] = []
+    open_at_start: list[tuple[str, str]] = []
+    body = ""
+    open_now: list[tuple[str, str]] = []
+
+    def emit() -> None:
+        inner = body.strip("\n")
+        if inner.strip() and TAG.sub("", inner).strip():
+            chunks.append(_opening(open_at_start) + inner + _closing(open_now))
+
+    for joiner, piece in pieces:
+        after = _after(open_now, piece)
+        candidate = f"{body}{joiner}{piece}" if body else piece
+        if body and len(_opening(open_at_start) + candidate + _closing(after)) > limit:
+            emit()
+            open_at_start = open_now
+            body, open_now = piece, after
+            continue
+        body, open_now = candidate, after
+    emit()
+    return chunks

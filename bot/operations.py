@@ -159,9 +159,7 @@ def health(settings: Settings, now: datetime) -> str:
         settings.data_encryption_key.get_secret_value() if settings.data_encryption_key else None
     )
     try:
-        cipher = Cipher.from_settings(
-            env_key, settings.key_file, settings.database_path, create=False
-        )
+        cipher = Cipher.from_settings(env_key, settings.key_file, settings.database_path)
     except ValueError as exc:
         raise OperationError(f"the data key cannot be loaded: {exc}") from exc
     token = facts.get("key_check")

@@ -1,14 +1,28 @@
 """The outbox: messages owed to chats, written with the state change that owes them.
 
-The edge calls `claim` for the ids an operation produced, sends, then `done` or
-`failed`. `pending` finds what a crash or a failure left unsent. A claim older
-than `STALE_CLAIM` seconds is treated as lost and may be claimed again, so a
-send is at least once; a row is sent by one claimer at a time.
+The edge calls `claim`, sends each row, then `done` or `refused`. What holds
+(docs/architecture.md, "Delivery guarantees"):
+
+- Order per chat lives in the claim query: only a chat's *oldest* owed row can be
+  claimed, so row N+1 is never sent while row N is owed (in flight, waiting for a
+  retry, or claimed by a process that died). A row stops being owed when it is sent
+  or given up (`failed` says why).
+- Each row is read, sent and marked alone: one that cannot be decrypted is marked
+  failed ('unreadable') and the chat's next row goes on.
+- `release_claims` runs at start: the process holds the single-instance lock
+  (bot/instance.py), so any claim left in the file belongs to a process that died,
+  and its rows go out at once instead of after `STALE_CLAIM` seconds.
+- `gate` bounds the sends in flight in the whole process (`outbox_parallel_sends`,
+  default 1): a crash can repeat at most that many messages, since Telegram has no
+  idempotency key and a send is marked the moment Telegram confirms it.
 """
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import logging
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from bot.core import Core
@@ -17,9 +31,11 @@ from bot.messages import Msg
 
 log = logging.getLogger(__name__)
 
-STALE_CLAIM = 120
+STALE_CLAIM = 120  # a claim this old (seconds) is treated as lost even while running
 MAX_ATTEMPTS = 8
-CLAIM_ON_LOOP = 50  # a claim of more rows than this runs as one job off the loop
+CLAIM_BATCH = 50  # rows claimed per round: at most one per chat, so order is kept
+
+PENDING = "sent_at IS NULL AND failed IS NULL"
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,60 +48,81 @@ class Owed:
 class Outbox:
     def __init__(self, core: Core) -> None:
         self.core = core
+        self.gate = asyncio.Semaphore(max(1, core.settings.outbox_parallel_sends))
 
     async def claim(
-        self, ids: list[int] | None = None, limit: int = 500, after: int = 0
+        self, ids: list[int] | None = None, limit: int = CLAIM_BATCH, skip: Collection[int] = ()
     ) -> list[Owed]:
-        """Claim unsent rows (the given ids, or the oldest pending ones), in id order.
+        """Claim the head row of each chat (the given ids only, if any), oldest first.
 
-        `after` skips ids up to it: a drain passes each row once, so a row released for
-        retry waits for the next drain instead of being retried in a tight loop.
+        `skip` holds rows this drain already tried: one released for a retry waits for
+        the next drain, and holds back its chat's later rows meanwhile.
         """
         if ids is not None and not ids:
             return []
         now = self.core.now()
-        if ids is not None and len(ids) <= CLAIM_ON_LOOP:
+        # An operation's own few rows are claimed on the loop; a drain's search for each
+        # chat's oldest owed row may read many rows, so it runs off the loop.
+        if ids is not None:
             async with self.core.db.tx() as conn:
-                rows = await self._claim(conn, ids, limit, after, now)
+                rows = await self._claim(conn, ids, limit, list(skip), now)
         else:
-            rows = await self.core.db.job(self._claim, ids, limit, after, now)
-        # Rendered here, outside the transaction: a body may be a reference to content.
-        claimed: list[Owed] = []
-        broken: list[int] = []
+            rows = await self.core.db.job(self._claim, ids, limit, list(skip), now)
+        # Each row is read alone, outside the transaction (a body may be a reference to
+        # content, rendered now): one that cannot be read fails alone, with its reason.
+        owed: list[Owed] = []
+        broken: list[tuple[str, int]] = []
         for r in rows:
             try:
-                claimed.append(Owed(r["id"], self.core.read_body(r["body"]), r["attempts"] + 1))
-            except Exception as exc:  # e.g. a question removed from the content since
-                log.warning(
-                    "outbox %s: cannot render the message (%s)", r["id"], type(exc).__name__
+                msg = self.core.read_body(r["body"])
+            except Exception as exc:
+                log.warning("outbox %s: cannot read the message (%s)", r["id"], type(exc).__name__)
+                # ValueError: it does not decrypt; anything else: what it names is gone.
+                broken.append(
+                    ("unreadable" if isinstance(exc, ValueError) else "unrenderable", r["id"])
                 )
-                broken.append(r["id"])
+                continue
+            # The row's chat wins over the body's: a group that moved keeps its messages.
+            if msg.chat_id != r["chat_id"]:
+                msg = dataclasses.replace(msg, chat_id=r["chat_id"])
+            owed.append(Owed(r["id"], msg, r["attempts"] + 1))
         if broken:
-            await self.core.db.execute_alone(
-                "UPDATE outbox SET failed = 'unrenderable', body = NULL "
-                f"WHERE id IN ({','.join('?' * len(broken))})",
-                broken,
-            )
-        return claimed
+            async with self.core.db.tx() as conn:
+                await conn.executemany(
+                    "UPDATE outbox SET failed = ?, body = NULL WHERE id = ?", broken
+                )
+        return owed
 
     async def _claim(
-        self, conn: Conn, ids: list[int] | None, limit: int, after: int, now: int
+        self, conn: Conn, ids: list[int] | None, limit: int, skip: list[int], now: int
     ) -> list[Row]:
         # A user who blocked the bot is skipped until they come back (/start again).
         await conn.execute(
-            "UPDATE outbox SET failed = 'unreachable', body = NULL "
-            "WHERE sent_at IS NULL AND failed IS NULL AND chat_id > 0 "
-            "AND chat_id IN (SELECT id FROM users WHERE reachable = 0)"
+            f"UPDATE outbox SET failed = 'unreachable', body = NULL WHERE {PENDING} "
+            "AND chat_id > 0 AND chat_id IN (SELECT id FROM users WHERE reachable = 0)"
         )
-        where = "sent_at IS NULL AND failed IS NULL AND (claimed_at IS NULL OR claimed_at < ?)"
-        where += " AND id > ? AND (not_before IS NULL OR not_before <= ?)"
-        params: list[object] = [now - STALE_CLAIM, after, now]
+        # Only a chat's oldest owed row: N+1 never goes while N is owed. A row held for
+        # later (`not_before`, e.g. quiet hours) is not owed yet: it neither goes out nor
+        # holds back its chat's rows until its time comes.
+        where = (
+            "o.sent_at IS NULL AND o.failed IS NULL "
+            "AND (o.claimed_at IS NULL OR o.claimed_at < ?) "
+            "AND (o.not_before IS NULL OR o.not_before <= ?) "
+            "AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.chat_id = o.chat_id "
+            "AND p.id < o.id AND p.sent_at IS NULL AND p.failed IS NULL "
+            "AND (p.not_before IS NULL OR p.not_before <= ?))"
+        )
+        params: list[object] = [now - STALE_CLAIM, now, now]
         if ids is not None:
-            where += f" AND id IN ({','.join('?' * len(ids))})"
+            where += f" AND o.id IN ({','.join('?' * len(ids))})"
             params += ids
+        if skip:
+            where += f" AND o.id NOT IN ({','.join('?' * len(skip))})"
+            params += skip
         rows = await fetch_all(
             conn,
-            f"SELECT id, body, attempts FROM outbox WHERE {where} ORDER BY id LIMIT ?",
+            f"SELECT o.id, o.chat_id, o.body, o.attempts FROM outbox o WHERE {where} "
+            "ORDER BY o.id LIMIT ?",
             (*params, limit),
         )
         await conn.executemany(
@@ -93,6 +130,12 @@ class Outbox:
             [(now, r["id"]) for r in rows],
         )
         return rows
+
+    async def release_claims(self) -> int:
+        """At start: claims in the file are a dead process's (we hold the instance lock)."""
+        return await self.core.db.execute_alone(
+            f"UPDATE outbox SET claimed_at = NULL WHERE {PENDING} AND claimed_at IS NOT NULL"
+        )
 
     async def done(self, ids: list[int]) -> None:
         """Mark rows sent and wipe their bodies (one statement, one round trip)."""
@@ -106,17 +149,28 @@ class Outbox:
     async def refused(self, owed: Owed, why: str) -> None:
         """What Telegram said instead of sending, as the core's policy:
 
-        - 'forbidden': the user blocked the bot (or left the group): given up, and the
-          user is unreachable until they write to the bot again;
-        - 'bad_request': Telegram will never take this message: given up;
+        - 'forbidden': the user blocked the bot (or it left the group): this row and
+          every other owed to the chat are given up, and a user is unreachable until
+          they write to the bot again;
+        - 'bad_request': Telegram will never take this message, even plainly: given up;
         - 'retry' (429, network): released for the next sweep, up to MAX_ATTEMPTS.
         """
         if why == "retry":
             await self.failed(owed, why, final=False)
             return
+        if why == "forbidden":
+            async with self.core.db.tx() as conn:
+                await conn.execute(
+                    f"UPDATE outbox SET failed = 'forbidden', body = NULL "
+                    f"WHERE chat_id = ? AND {PENDING}",
+                    (owed.msg.chat_id,),
+                )
+                if owed.msg.chat_id > 0:
+                    await conn.execute(
+                        "UPDATE users SET reachable = 0 WHERE id = ?", (owed.msg.chat_id,)
+                    )
+            return
         await self.failed(owed, why, final=True)
-        if why == "forbidden" and owed.msg.chat_id > 0:
-            await self.unreachable(owed.msg.chat_id)
 
     async def failed(self, owed: Owed, why: str, *, final: bool) -> None:
         """Give up on a row (`final`), or release it to be retried later."""
@@ -128,12 +182,30 @@ class Outbox:
             else:
                 await conn.execute("UPDATE outbox SET claimed_at = NULL WHERE id = ?", (owed.id,))
 
+    async def moved(self, old_chat: int, new_chat: int) -> None:
+        """A group became a supergroup: what it was owed, and the couple's link, follow it."""
+        async with self.core.db.tx() as conn:
+            await conn.execute(
+                f"UPDATE outbox SET chat_id = ? WHERE chat_id = ? AND {PENDING}",
+                (new_chat, old_chat),
+            )
+            await conn.execute(
+                "UPDATE couples SET group_chat_id = ? WHERE group_chat_id = ?", (new_chat, old_chat)
+            )
+            await conn.execute(
+                "UPDATE conflict_conversations SET group_chat_id = ? WHERE group_chat_id = ?",
+                (new_chat, old_chat),
+            )
+            await conn.execute(
+                "UPDATE OR IGNORE group_votes SET chat_id = ? WHERE chat_id = ?",
+                (new_chat, old_chat),
+            )
+        log.info("group %s moved to supergroup %s", old_chat, new_chat)
+
     async def pending_count(self) -> int:
         async with (
             self.core.db.tx() as conn,
-            conn.execute(
-                "SELECT COUNT(*) FROM outbox WHERE sent_at IS NULL AND failed IS NULL"
-            ) as cur,
+            conn.execute(f"SELECT COUNT(*) FROM outbox WHERE {PENDING}") as cur,
         ):
             row = await cur.fetchone()
         return int(row[0]) if row else 0

@@ -11,6 +11,7 @@ the presser, because callback data can be forged.
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 import secrets
 from datetime import time
@@ -36,6 +37,9 @@ COMMON_ZONES = (
     "Australia/Sydney",
 )
 TIME_CHOICES = ("08:00", "12:00", "18:00", "19:00", "20:00", "21:00")
+
+
+log = logging.getLogger(__name__)
 
 
 def token_hash(token: str) -> bytes:
@@ -619,6 +623,48 @@ class Pairing:
                     told.append(Msg(u, self.core.t("group.removed")))
             out.queued += await self.core.queue_all(conn, told)
         return out
+
+    async def members_joined(self, chat_id: int, user_ids: list[int]) -> Outcome:
+        """People joined a group: anyone but the two partners unlinks the couple's group."""
+        out = Outcome()
+        async with self.core.db.tx() as conn:
+            couple = await self.core.couple_by_group(conn, chat_id)
+            if couple is None or all(couple.has(u) for u in user_ids):
+                return out
+            out.queued += await self._unlink_shared(conn, couple, chat_id)
+        return out
+
+    async def group_checked(self, chat_id: int, member_count: int) -> list[int] | None:
+        """Before private content goes to a group: None if it may (not a couple's group, or
+        only the two partners and the bot in it); else the group is unlinked at once and
+        what it was owed goes privately (the new outbox ids)."""
+        if member_count <= 3:
+            return None
+        async with self.core.db.tx() as conn:
+            couple = await self.core.couple_by_group(conn, chat_id)
+            if couple is None:
+                return None
+            return await self._unlink_shared(conn, couple, chat_id)
+
+    async def _unlink_shared(self, conn: Conn, couple: Couple, chat_id: int) -> list[int]:
+        """Someone else is in the couple's group: nothing of theirs may reach it any more."""
+        log.info("couple %s: someone else joined group %s; unlinked", couple.id, chat_id)
+        await conn.execute("UPDATE couples SET group_chat_id = NULL WHERE id = ?", (couple.id,))
+        await conn.execute(
+            "UPDATE conflict_conversations SET group_chat_id = NULL "
+            "WHERE couple_id = ? AND state NOT IN ('closed', 'ended')",
+            (couple.id,),
+        )
+        queued: list[int] = []
+        for user in couple.users:  # each partner reads it in their own language
+            async with self.core.to(conn, user):
+                told = Msg(user, self.core.t("group.stranger_unlinked"))
+            queued += await self.core.queue_all(conn, [told])
+        queued += await self.core.reroute_owed(conn, chat_id, couple.users, "group_unlinked")
+        async with self.core.to(conn, chat_id):
+            public = Msg(chat_id, self.core.t("group.unlinked_public"))
+        queued += await self.core.queue_all(conn, [public])
+        return queued
 
     async def set_reachable(self, user_id: int, reachable: bool) -> None:
         async with self.core.db.tx() as conn:

@@ -118,6 +118,10 @@ def local_day(at: int, zone: str, lang: str = "en") -> str:
     return schedule.day_month(schedule.from_ts(at).astimezone(ZoneInfo(zone)), lang)
 
 
+THANKS_PER_DAY = 20  # a gentle cap on thank-yous one partner sends the other in a day
+DAY_SECONDS = 24 * 3600
+
+
 @dataclass(frozen=True, slots=True)
 class Promise:
     id: int
@@ -584,13 +588,26 @@ class Promises(Feature):
         if await self.safety.screen(conn, actor, text, out, source="thanks"):
             return out  # held: not recorded and not passed on
         partner_id = couple.partner_of(actor.user_id)
+        partner = await self.core.first_name(conn, partner_id)
+        reach = await fetch_one(conn, "SELECT reachable FROM users WHERE id = ?", (partner_id,))
+        if reach is not None and not reach["reachable"]:
+            # Never "sent" to someone who blocked the bot: it would be given up unseen.
+            return out.say(Msg(actor.chat_id, self.core.t("thanks.unreachable", partner=partner)))
+        today = await fetch_one(
+            conn,
+            "SELECT COUNT(*) AS n FROM appreciations WHERE from_id = ? AND created_at > ?",
+            (actor.user_id, self.core.now() - DAY_SECONDS),
+        )
+        if today is not None and today["n"] >= THANKS_PER_DAY:
+            return out.say(
+                Msg(actor.chat_id, self.core.t("thanks.cap", partner=partner, n=THANKS_PER_DAY))
+            )
         cur = await conn.execute(
             "INSERT INTO appreciations (couple_id, from_id, to_id, text, created_at) "
             "VALUES (?, ?, ?, ?, ?)",
             (couple.id, actor.user_id, partner_id, self.core.cipher.encrypt(text), self.core.now()),
         )
         aid = int(cur.lastrowid or 0)
-        partner = await self.core.first_name(conn, partner_id)
         out.say(Msg(actor.chat_id, self.core.t("thanks.sent", partner=partner)))
         async with self.core.to(conn, partner_id):
             msg = Msg(

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import logging
+import sqlite3
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from bot.callbacks import cb
 from bot.checkins import Checkins
 from bot.conflict import Conflict
 from bot.core import Actor, Core
 from bot.data_rights import DataRights
-from bot.db import Conn, fetch_one
+from bot.db import CURRENT_UPDATE, Conn, fetch_one
 from bot.feature import Feature, TextRoute
 from bot.language import Languages
 from bot.messages import Button, Msg, Outcome, rows
@@ -19,6 +24,11 @@ from bot.promises import Promises
 from bot.safety import Safety
 from bot.summary import Summaries
 
+log = logging.getLogger(__name__)
+
+OUTBOX_KEEP_SECONDS = 7 * 24 * 3600
+INVITE_KEEP_SECONDS = 30 * 24 * 3600
+UNPAIRED_KEEP_SECONDS = 90 * 24 * 3600
 SEEN_KEEP_SECONDS = 3 * 24 * 3600  # Telegram keeps updates 24 h; three days is ample
 
 
@@ -54,26 +64,74 @@ class Services:
         for feature in self.features:
             self.text_routes.update(feature.text_routes())
 
-    async def first_sight(self, update_id: int) -> bool:
-        """True the first time an update id is seen; a redelivery returns False."""
-        # One statement, one round trip: SQLite makes it atomic without BEGIN/COMMIT.
-        inserted = await self.core.db.execute_alone(
-            "INSERT INTO seen_updates (update_id, at) VALUES (?, ?) ON CONFLICT DO NOTHING",
-            (update_id, self.core.now()),
-        )
-        return inserted == 1
+    async def handled_before(self, update_id: int) -> bool:
+        """True if this update's handler already committed (Telegram delivered it again).
 
-    async def forget_update(self, update_id: int) -> None:
-        """A handler failed and rolled back: let a redelivery of the update be handled."""
-        await self.core.db.execute_alone(
-            "DELETE FROM seen_updates WHERE update_id = ?", (update_id,)
-        )
+        Only a read: the mark itself is written by the handler's own transaction
+        (bot/db.py, UpdateMark), so it can never outlive a rolled-back effect.
+        """
+        async with self._look() as conn:
+            row = await fetch_one(
+                conn, "SELECT 1 FROM seen_updates WHERE update_id = ?", (update_id,)
+            )
+        return row is not None
+
+    @asynccontextmanager
+    async def _look(self) -> AsyncIterator[Conn]:
+        """A transaction for a look before the handler: it must not write the update's mark."""
+        outside = CURRENT_UPDATE.set(None)
+        try:
+            async with self.core.db.tx() as conn:
+                yield conn
+        finally:
+            CURRENT_UPDATE.reset(outside)
+
+    async def press_problem(self, actor: Actor, data: str) -> str | None:
+        """Why a press may not run where it was made (a content key), or None.
+
+        The pairing vote belongs to groups; every other button belongs to the presser's
+        private chat or their couple's own group, never a group that holds anyone else.
+        """
+        if data.split(":", 1)[0] == "gp":
+            return "group.vote_in_group" if actor.private else None
+        if actor.private:
+            return None
+        async with self._look() as conn:
+            couple = await self.core.couple_of(conn, actor.user_id)
+            if couple is not None and couple.group_chat_id == actor.chat_id:
+                return None
+            owner = await self.core.couple_by_group(conn, actor.chat_id)
+        return "common.not_yours" if owner is not None else "common.not_this_group_press"
 
     async def forget_old_updates(self) -> None:
+        """What nobody needs any more, pruned on every sweep (each is a bounded delete):
+        handled update ids; outbox rows sent or given up a week ago (rows with a key stay,
+        bodies already wiped: the key is what stops a scheduled message being owed twice);
+        invites used or expired a month ago; people who never paired, quiet for 90 days."""
+        now = self.core.now()
         async with self.core.db.tx() as conn:
+            await conn.execute("DELETE FROM seen_updates WHERE at < ?", (now - SEEN_KEEP_SECONDS,))
             await conn.execute(
-                "DELETE FROM seen_updates WHERE at < ?", (self.core.now() - SEEN_KEEP_SECONDS,)
+                "DELETE FROM outbox WHERE key IS NULL AND created_at < ? "
+                "AND (sent_at IS NOT NULL OR failed IS NOT NULL)",
+                (now - OUTBOX_KEEP_SECONDS,),
             )
+            await conn.execute(
+                "DELETE FROM invites WHERE created_at < ? AND (used_at IS NOT NULL OR "
+                "expires_at < ?)",
+                (now - INVITE_KEEP_SECONDS, now),
+            )
+        try:
+            async with self.core.db.tx() as conn:
+                await conn.execute(
+                    "DELETE FROM users WHERE id > 0 AND created_at < ? AND id NOT IN "
+                    "(SELECT user_id FROM members) AND id NOT IN (SELECT user_a FROM couples) "
+                    "AND id NOT IN (SELECT user_b FROM couples) "
+                    "AND id NOT IN (SELECT inviter_id FROM invites)",
+                    (now - UNPAIRED_KEEP_SECONDS,),
+                )
+        except sqlite3.IntegrityError:  # something still names them: they stay
+            log.warning("kept unpaired users that other rows still name")
 
     async def private_text(self, actor: Actor, text: str) -> Outcome:
         """Text in a private chat goes to the flow that asked for it, visibly.

@@ -37,6 +37,10 @@ class Settings(BaseSettings):
     reminder_after_hours: float = Field(default=24, gt=0)
     checkin_window_hours: float = Field(default=72, gt=0)
     sweep_interval_seconds: float = Field(default=30, gt=0)
+    # Owed messages in flight at once. A crash can repeat at most this many (Telegram has
+    # no idempotency key); 1 keeps it to one, at ~1/latency messages a second.
+    outbox_parallel_sends: int = Field(default=1, ge=1, le=64)
+
     # One line an operator adds to every list of help resources (a local service).
     safety_resources: str = Field(default="", max_length=500)
 

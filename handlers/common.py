@@ -6,6 +6,7 @@ import asyncio
 import html
 import logging
 from contextlib import suppress
+from dataclasses import replace
 from typing import Any
 
 from telegram import (
@@ -15,17 +16,23 @@ from telegram import (
     Message,
     Update,
 )
-from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TimedOut
+from telegram.error import (
+    BadRequest,
+    ChatMigrated,
+    Forbidden,
+    NetworkError,
+    RetryAfter,
+    TelegramError,
+    TimedOut,
+)
 from telegram.ext import ContextTypes
 
 from bot.core import Actor, ChatInspector
-from bot.messages import Button, Msg, Outcome
+from bot.messages import TAG, Button, Msg, Outcome, split_message
 from bot.outbox import Owed
 from bot.services import Services
 
 log = logging.getLogger(__name__)
-
-FLUSH_CHATS_AT_ONCE = 64  # chats an outbox drain sends to concurrently
 
 
 def svc(context: ContextTypes.DEFAULT_TYPE) -> Services:
@@ -132,98 +139,120 @@ async def deliver(update: Update, context: ContextTypes.DEFAULT_TYPE, out: Outco
     query = update.callback_query
     if query is not None:
         await query.answer(plain(out.toast) if out.toast else None, show_alert=out.alert)
-    for msg in out.reply:
-        await shown(context.bot, svc(context), msg, await send(context.bot, msg))
-    if out.queued:
-        await flush(context.bot, svc(context), out.queued)
+    services = svc(context)
+    try:
+        for msg in out.reply:
+            await shown(context.bot, services, msg, await _send_moving(context.bot, services, msg))
+    finally:
+        # What others are owed goes out even if the actor's own reply failed.
+        if out.queued:
+            await flush(context.bot, services, out.queued)
 
 
 async def flush(bot: Bot, services: Services, ids: list[int] | None = None) -> int:
-    """Send owed messages (the given ids, or everything pending). Returns how many went out."""
+    """Send owed messages (the given ids, or everything pending). Returns how many went out.
+
+    Each round claims the oldest owed row of each chat (bot/outbox.py keeps the order);
+    a row tried in this flush is not tried again in it, so a retry waits for the next tick.
+    """
     sent = 0
-    after = 0  # each row once per flush: one released for retry waits for the next tick
-    held: set[int] = set()  # chats with a message waiting for retry: later ones wait too
+    tried: set[int] = set()
     while True:
-        batch = await services.outbox.claim(ids, after=after)
+        batch = await services.outbox.claim(ids, skip=tried)
         if not batch:
             return sent
-        after = batch[-1].id
-        done: list[int] = []
-        by_chat: dict[int, list[Owed]] = {}
-        for owed in batch:
-            by_chat.setdefault(owed.msg.chat_id, []).append(owed)
-        gate = asyncio.Semaphore(FLUSH_CHATS_AT_ONCE)
-        # Chats in parallel (a Bot API call takes ~50-100 ms; one at a time would cap the
-        # outbox at ~15 msg/s, below Telegram's 30/s); the rate limiter paces the total.
-        await asyncio.gather(
-            *(
-                _send_chat(bot, services, owed_list, gate, done, held)
-                for owed_list in by_chat.values()
-            )
-        )
-        sent += len(done)
-        if ids is not None:
-            return sent
+        tried.update(owed.id for owed in batch)
+        # One row per chat in a batch: chats may go in parallel without reordering, but
+        # the outbox's gate bounds the sends in flight (and so the repeats after a crash).
+        moved: list[int] = []
+        results = await asyncio.gather(*(_send_owed(bot, services, owed, moved) for owed in batch))
+        sent += results.count("sent")
+        if ids is not None and moved:
+            ids = ids + moved  # what an unlinked group was owed now goes privately, now
 
 
-async def _send_chat(
-    bot: Bot,
-    services: Services,
-    owed_list: list[Owed],
-    gate: asyncio.Semaphore,
-    done: list[int],
-    held: set[int],
-) -> None:
-    """One chat's messages in order; after a Forbidden the rest are refused too, after a
-    429 or network error the rest wait for the next drain, so none overtakes another."""
-    chat_id = owed_list[0].msg.chat_id
-    if chat_id in held:
-        for owed in owed_list:
-            await services.outbox.refused(owed, "retry")
-        return
-    async with gate:
-        for n, owed in enumerate(owed_list):
-            result = await _send_owed(bot, services, owed)
-            if result == "sent":
-                # Marked at once, not at the end of the batch: a crash can then repeat at
-                # most the one message in flight (Telegram has no idempotency key).
-                await services.outbox.done([owed.id])
-                done.append(owed.id)
-            elif result == "forbidden":
-                for rest in owed_list[n + 1 :]:
-                    await services.outbox.failed(rest, "forbidden", final=True)
-                return
-            elif result == "retry":
-                # Keep the chat's order: what follows waits with it for the next drain.
-                held.add(chat_id)
-                for rest in owed_list[n + 1 :]:
-                    await services.outbox.refused(rest, "retry")
-                return
-
-
-async def _send_owed(bot: Bot, services: Services, owed: Owed) -> str:
-    """Send one owed message: 'sent', 'forbidden' (blocked), 'failed' (given up) or 'retry'."""
-    try:
-        message_id = await send(bot, owed.msg)
-    except Forbidden:
-        log.info(
-            "outbox %s: chat %s blocked the bot; marked unreachable", owed.id, owed.msg.chat_id
-        )
-        await services.outbox.refused(owed, "forbidden")
-        return "forbidden"
-    except BadRequest as exc:
-        log.warning("outbox %s: Telegram refused the message (%s)", owed.id, type(exc).__name__)
-        await services.outbox.refused(owed, "bad_request")
-        return "failed"
-    except (RetryAfter, TimedOut, NetworkError) as exc:
-        log.warning("outbox %s: will retry after %s", owed.id, type(exc).__name__)
-        await services.outbox.refused(owed, "retry")
-        return "retry"
+async def _send_owed(bot: Bot, services: Services, owed: Owed, moved: list[int]) -> str:
+    """Send one owed message: 'sent', 'forbidden' (blocked), 'failed' (given up), 'retry'
+    or 'moved' (its group was unlinked: it goes privately instead)."""
+    outbox = services.outbox
+    async with outbox.gate:
+        try:
+            if owed.msg.chat_id < 0:
+                rerouted = await _group_unsafe(bot, services, owed.msg.chat_id)
+                if rerouted is not None:
+                    moved += rerouted
+                    return "moved"
+            message_id = await _send_moving(bot, services, owed.msg)
+            # Marked at once: a crash can then repeat only the message in flight.
+            await outbox.done([owed.id])
+        except Forbidden:
+            log.info("outbox %s: chat %s blocked the bot", owed.id, owed.msg.chat_id)
+            await outbox.refused(owed, "forbidden")
+            return "forbidden"
+        except BadRequest as exc:
+            if await _send_plainly(bot, owed.msg, exc):
+                await outbox.done([owed.id])
+                return "sent"
+            log.warning("outbox %s: Telegram refused the message (%s)", owed.id, exc.message)
+            await outbox.refused(owed, "bad_request")
+            return "failed"
+        except (RetryAfter, TimedOut, NetworkError, TelegramError) as exc:
+            log.warning("outbox %s: will retry after %s", owed.id, type(exc).__name__)
+            await outbox.refused(owed, "retry")
+            return "retry"
     try:
         await shown(bot, services, owed.msg, message_id)
     except Exception:  # bookkeeping of keyboards never makes a sent message unsent
         log.exception("outbox %s: sent, but its keyboard was not recorded", owed.id)
     return "sent"
+
+
+async def _group_unsafe(bot: Bot, services: Services, chat_id: int) -> list[int] | None:
+    """Membership is re-checked before anything goes to a group: a couple's group with
+    anyone else in it is unlinked on the spot (bot/pairing.py) instead of sent to."""
+    try:
+        count = await bot.get_chat_member_count(chat_id)
+    except ChatMigrated as exc:
+        await services.outbox.moved(chat_id, exc.new_chat_id)
+        chat_id = exc.new_chat_id
+        count = await bot.get_chat_member_count(chat_id)
+    return await services.pairing.group_checked(chat_id, count)
+
+
+async def _send_moving(bot: Bot, services: Services, msg: Msg) -> int | None:
+    """Send; a group that became a supergroup is followed there (and remembered)."""
+    try:
+        return await send(bot, msg)
+    except ChatMigrated as exc:
+        await services.outbox.moved(msg.chat_id, exc.new_chat_id)
+        return await send(bot, replace(msg, chat_id=exc.new_chat_id, edit_message_id=None))
+
+
+MALFORMED = ("can't parse entities", "too long", "message text is empty")
+
+
+async def _send_plainly(bot: Bot, msg: Msg, exc: BadRequest) -> bool:
+    """Telegram refused the markup or the length: send the same words as plain text, cut
+    into parts it takes, rather than lose them. False if that is not possible."""
+    if msg.photo is not None or msg.document is not None:
+        return False
+    if not any(m in exc.message.lower() for m in MALFORMED):
+        return False
+    words = html.unescape(TAG.sub("", msg.text))
+    parts = [html.unescape(p) for p in split_message(html.escape(words, quote=False))]
+    if not parts:
+        return False
+    log.warning("outbox: Telegram refused a message's markup; sent it plainly")
+    for n, part in enumerate(parts):
+        last = n == len(parts) - 1
+        await bot.send_message(
+            msg.chat_id,
+            part,
+            parse_mode=None,
+            protect_content=msg.protect,
+            reply_markup=markup(msg) if last else None,
+        )
+    return True
 
 
 class BotInspector(ChatInspector):

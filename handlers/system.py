@@ -17,6 +17,7 @@ from telegram.ext import (
 )
 
 from bot.callbacks import int_arg, parse
+from bot.db import CURRENT_UPDATE, AlreadyHandled
 from bot.messages import Msg, Outcome
 from handlers.common import actor_of, deliver, message_id_of, svc
 
@@ -27,7 +28,7 @@ _PRESENT = (ChatMember.MEMBER, ChatMember.ADMINISTRATOR, ChatMember.OWNER)
 
 async def drop_duplicates(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Telegram may deliver an update twice: the second copy stops here."""
-    if not await svc(context).first_sight(update.update_id):
+    if await svc(context).handled_before(update.update_id):
         log.info(
             "update %s already handled; dropped",
             update.update_id,
@@ -41,6 +42,11 @@ async def drop_duplicates(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
         chat.id if chat else None,
         user.language_code if user else None,
     )
+
+
+async def first_checks(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    await drop_duplicates(update, context)
+    await press_guard(update, context)
 
 
 async def my_membership(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -58,6 +64,50 @@ async def my_membership(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
         await deliver(update, context, await pairing.group_hello(actor_of(update)))
     elif was and not now:
         await deliver(update, context, await pairing.bot_left_group(chat.id))
+
+
+async def members_joined(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """People joined a group (the service message every group sends the bot)."""
+    assert update.message is not None
+    joined = [u.id for u in update.message.new_chat_members if u.id != context.bot.id]
+    if joined:
+        out = await svc(context).pairing.members_joined(update.message.chat.id, joined)
+        await deliver(update, context, out)
+
+
+async def member_changed(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """A chat_member update (sent while the bot is an admin): someone became a member."""
+    change = update.chat_member
+    assert change is not None
+    was = change.old_chat_member.status in _PRESENT
+    now = change.new_chat_member.status in _PRESENT
+    user = change.new_chat_member.user
+    if now and not was and user.id != context.bot.id:
+        await deliver(
+            update, context, await svc(context).pairing.members_joined(change.chat.id, [user.id])
+        )
+
+
+async def group_moved(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """The group became a supergroup: its couple, votes and owed messages follow it."""
+    message = update.message
+    assert message is not None
+    if message.migrate_to_chat_id is not None:
+        await svc(context).outbox.moved(message.chat.id, message.migrate_to_chat_id)
+    elif message.migrate_from_chat_id is not None:
+        await svc(context).outbox.moved(message.migrate_from_chat_id, message.chat.id)
+
+
+async def press_guard(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Every press is checked against the chat it came from, as commands are: a couple's
+    button pressed anywhere but their private chats and their own group does nothing."""
+    query = update.callback_query
+    if query is None or update.effective_chat is None:
+        return
+    problem = await svc(context).press_problem(actor_of(update), query.data or "")
+    if problem is not None:
+        await query.answer(svc(context).core.t(problem), show_alert=True)
+        raise ApplicationHandlerStop
 
 
 async def private_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -110,6 +160,10 @@ async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
             "chat_id": update.effective_chat.id if update.effective_chat else None,
             "user_id": update.effective_user.id if update.effective_user else None,
         }
+    if isinstance(context.error, AlreadyHandled):
+        # A redelivery that raced its first copy: the first one's effects stand.
+        log.info("update %s already handled; its copy rolled back", ids.get("update_id"))
+        return
     log.error(
         "handler failed %s: %s",
         ids,
@@ -117,14 +171,12 @@ async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         exc_info=context.error,
         extra={k: v for k, v in ids.items() if v is not None},
     )
-    if isinstance(update, Update):
-        try:  # its transaction rolled back, so a redelivery may safely run it again
-            await svc(context).forget_update(update.update_id)
-        except Exception:
-            log.exception("could not forget update %s", update.update_id)
+    # Saved or not is known exactly: the update's mark commits with the handler's effects.
+    mark = CURRENT_UPDATE.get()
+    saved = mark is not None and mark.committed
     if isinstance(update, Update) and update.effective_chat is not None:
         try:
-            text = svc(context).core.t("common.error")
+            text = svc(context).core.t("common.error_after_save" if saved else "common.error")
             if update.callback_query is not None:
                 await update.callback_query.answer(text, show_alert=True)
             else:
@@ -134,8 +186,12 @@ async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 
 def register(app: Application) -> None:
-    app.add_handler(TypeHandler(Update, drop_duplicates), group=-1)
+    # One handler per group runs, so both checks that come first share group -1.
+    app.add_handler(TypeHandler(Update, first_checks), group=-1)
     app.add_handler(ChatMemberHandler(my_membership, ChatMemberHandler.MY_CHAT_MEMBER))
+    app.add_handler(ChatMemberHandler(member_changed, ChatMemberHandler.CHAT_MEMBER))
+    app.add_handler(MessageHandler(filters.StatusUpdate.NEW_CHAT_MEMBERS, members_joined))
+    app.add_handler(MessageHandler(filters.StatusUpdate.MIGRATE, group_moved))
     app.add_error_handler(on_error)
 
 

@@ -145,6 +145,8 @@ class FakeBotAPI(BaseRequest):
         self.users: dict[int, dict[str, Any]] = {}
         self.blocked: set[int] = set()
         self.faults: list[Fault] = []
+        # group id -> supergroup id: the old id answers 400 with migrate_to_chat_id
+        self.migrated: dict[int, int] = {}
         self._next_id: dict[int, int] = defaultdict(int)
 
     # -- BaseRequest -------------------------------------------------------
@@ -176,11 +178,25 @@ class FakeBotAPI(BaseRequest):
             files = dict(request_data.multipart_data)
         if self.latency:
             await asyncio.sleep(self.latency)
+        return self.answer(api_method, params, files)
+
+    def answer(
+        self, api_method: str, params: dict[str, Any], files: dict[str, Any]
+    ) -> tuple[int, bytes]:
+        """Telegram's answer to one call (also served over HTTP by playground/fakehttp.py)."""
         self.calls.append(Call(api_method, params, _time.monotonic()))
         fault = self._fault_for(api_method, params)
         if fault is not None:
             return self._error(fault)
         chat_id = _int(params.get("chat_id"))
+        if chat_id is not None and chat_id in self.migrated:
+            body = {
+                "ok": False,
+                "error_code": 400,
+                "description": "Bad Request: group chat was upgraded to a supergroup chat",
+                "parameters": {"migrate_to_chat_id": self.migrated[chat_id]},
+            }
+            return 400, json.dumps(body).encode()
         if chat_id is not None and chat_id in self.blocked and api_method.startswith("send"):
             return self._error(Fault(api_method, "forbidden"))
         problem = self._refusal(api_method, params)

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import stat
-from pathlib import Path
-
 import pytest
 from cryptography.fernet import Fernet
 
@@ -12,18 +9,6 @@ from bot.crypto import Cipher
 from bot.rotate import rotate
 from playground.sim import Person, World
 from tests.helpers import checkin_now, pair_by_invite
-
-
-def test_key_file_is_created_owner_only_and_apart(tmp_path: Path) -> None:
-    db = tmp_path / "data" / "trellis.sqlite3"
-    key_file = tmp_path / "secrets" / "trellis.key"
-    cipher = Cipher.from_settings(None, key_file, db)
-    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
-    assert cipher.decrypt(cipher.encrypt("hello")) == "hello"
-    # the same file gives the same key on the next start
-    assert Cipher.from_settings(None, key_file, db).decrypt(cipher.encrypt("x")) == "x"
-    with pytest.raises(ValueError, match="apart"):
-        Cipher.from_settings(None, db.parent / "k.key", db)
 
 
 def test_wrong_key_is_a_clear_error() -> None:
@@ -40,7 +25,7 @@ async def test_rotation_reencrypts_everything(world: World, alice: Person, bob: 
     await world.stop()
     old = world.key
     new = Fernet.generate_key().decode()
-    assert rotate(world.db_path, Cipher([new.encode(), old.encode()])) > 0
+    assert await rotate(world.db_path, Cipher([new.encode(), old.encode()])) > 0
     world.key = new  # only the new key from now on
     await world.start()
     await checkin_now(world, alice)

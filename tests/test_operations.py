@@ -291,7 +291,7 @@ async def test_health_matches_the_new_key_after_rotation(live: World) -> None:
     await live.tick()
     await live.stop()
     old, new = live.key, Fernet.generate_key().decode()
-    rotate(live.db_path, Cipher([new.encode(), old.encode()]))
+    await rotate(live.db_path, Cipher([new.encode(), old.encode()]))
     done = await asyncio.to_thread(run, live, "health", DATA_ENCRYPTION_KEY=new)
     assert done.returncode == 0, done.stderr  # the key check value was rotated too
     one_line_failure(

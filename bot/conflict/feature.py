@@ -114,11 +114,12 @@ class Conflict(Feature):
         actor_chat: int | None,
         key: str | None = None,
     ) -> Outcome:
-        """Messages for the acting chat are replies; the rest is owed through the outbox.
-        All are protected: a conversation's messages carry the partners' words."""
+        """Messages only the actor reads (their private chat) are replies; the rest, a
+        group included, is owed through the outbox, so a crash cannot lose what the other
+        partner needs. All are protected: a conversation's messages carry their words."""
         owed: list[Msg] = []
         for msg in (replace(each, protect=True) for each in msgs):
-            if key is None and msg.chat_id == actor_chat:
+            if key is None and msg.chat_id == actor_chat and msg.chat_id > 0:
                 out.reply.append(msg)
             else:
                 owed.append(msg)
@@ -621,7 +622,10 @@ class Conflict(Feature):
         chat = actor.chat_id if not conv.in_group else conv.group_chat_id
         assert chat is not None
         screen = await v.screen(conn, conv, names, chat)
-        return out.say(v.live(conv, screen)) if screen else out
+        if screen is None:
+            return out
+        # In a group the other partner reads it too: owed, like every group screen.
+        return await self._emit(conn, [v.live(conv, screen)], out, actor.chat_id)
 
     async def _pick(
         self,
