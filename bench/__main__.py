@@ -49,6 +49,7 @@ def main(argv: list[str]) -> int:
         "--ceiling", type=float, default=500, help="benchmark 3: global msg/s (Telegram: 30)"
     )
     args = parser.parse_args(argv)
+    os.umask(0o077)  # files owner-only, as the bot makes them (it warns about anything else)
 
     if args.which == "seed":  # internal: benchmark 2 seeds in a child process
         from bench.harness import NOW, seed

@@ -135,13 +135,12 @@ class Checkins(Feature):
                     json.dumps(items),
                     now,
                     # Nothing scheduled lands in the couple's quiet hours.
-                    self.core.quiet(c).outside_ts(now + remind)
-                    if c.reminders and remind < window
-                    else None,
-                    self.core.quiet(c).outside_ts(now + window),
+                    quiet.outside_ts(now + remind) if c.reminders and remind < window else None,
+                    quiet.outside_ts(now + window),
                     int(early),
                 )
                 for c, week, items in plans.values()
+                for quiet in (self.core.quiet(c),)
             ],
         )
         opened = await fetch_all(

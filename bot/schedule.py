@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from functools import cache
+from functools import cache, lru_cache
 from typing import Literal
 from zoneinfo import ZoneInfo, available_timezones
 
@@ -93,6 +93,7 @@ def day_month(local: datetime | date, lang: str = "en") -> str:
     return f"{names[local.weekday()]}{joint}{format_skeleton('MMMMd', local, locale=loc)}"
 
 
+@lru_cache(maxsize=4096)  # the sweep parses each couple's stored 'HH:MM' again and again
 def parse_hhmm(text: str) -> time | None:
     text = text.strip().replace(".", ":")
     try:
@@ -195,9 +196,7 @@ class Quiet:
 
     @classmethod
     def of(cls, tz: str, start: str, end: str) -> Quiet:
-        s, e = parse_hhmm(start), parse_hhmm(end)
-        assert s is not None and e is not None, (start, end)
-        return cls(tz, s, e)
+        return _quiet(tz, start, end)
 
     def covers_time(self, at: time) -> bool:
         """Whether the local wall time `at` lies inside the quiet hours."""
@@ -227,3 +226,10 @@ class Quiet:
 
     def label(self) -> str:
         return f"{self.start:%H:%M}–{self.end:%H:%M}"
+
+
+@lru_cache(maxsize=1024)  # a handful of (zone, window) pairs serve every couple
+def _quiet(tz: str, start: str, end: str) -> Quiet:
+    s, e = parse_hhmm(start), parse_hhmm(end)
+    assert s is not None and e is not None, (start, end)
+    return Quiet(tz, s, e)
