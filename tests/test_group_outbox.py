@@ -3,6 +3,8 @@ item 5): a kill cannot lose a prompt or leave a request without its buttons."""
 
 from __future__ import annotations
 
+import sqlite3
+
 from playground.sim import Person, World
 from tests.test_conflict_flow import GROUP, pair_in_group
 from tests.test_faults_kill import kill_during
@@ -61,3 +63,44 @@ async def test_a_crash_cannot_leave_a_group_request_without_buttons(
     _, willing = world.find_button(GROUP, "Bob: I'm willing")
     await world.press_data(bob, willing["callback_data"], GROUP)
     assert "willing" in world.last_text(GROUP).lower() or "Bob" in world.last_text(GROUP)
+
+
+async def test_resume_in_a_group_shows_the_waiting_request_with_its_buttons(
+    world: World, alice: Person, bob: Person
+) -> None:
+    """Was: Resume in the group showed the requests screen without the request that
+    waited for an answer, and as the new live keyboard it took that request's buttons."""
+    await to_the_floor(world, alice, bob)
+    await world.press(alice, "Done, over to Bob", chat_id=GROUP)
+    await world.send(bob, "You feel overwhelmed", chat_id=GROUP)
+    await world.press(alice, "Yes, that's it", chat_id=GROUP)
+    await world.press(alice, "That's it", chat_id=GROUP)
+    await world.send(bob, "It makes sense that you feel overwhelmed", chat_id=GROUP)
+    await world.send(bob, "I would like more help", chat_id=GROUP)
+    await world.press(bob, "Done, over to Alice", chat_id=GROUP)
+    await world.send(alice, "You would like more help", chat_id=GROUP)
+    await world.press(bob, "Yes, that's it", chat_id=GROUP)
+    await world.press(bob, "That's it", chat_id=GROUP)
+    await world.press(alice, "Skip this step", chat_id=GROUP)
+    await world.press(alice, "We both feel heard", chat_id=GROUP)
+    await world.press(bob, "We both feel heard", chat_id=GROUP)
+    await world.send(alice, "Would you wash up on Monday?", chat_id=GROUP)
+    before = len(world.api.sent_to(GROUP))
+    await world.send(bob, "/conflict", chat_id=GROUP)
+    await world.press(bob, "Resume", chat_id=GROUP)
+    screen = world.api.sent_to(GROUP)[-1]
+    assert len(world.api.sent_to(GROUP)) > before
+    assert "wash up on Monday" in screen.text
+    assert "Bob: I'm willing" in screen.button_texts()
+    _, willing = world.find_button(GROUP, "Bob: I'm willing")  # the newest: Resume's screen
+    await world.press_data(bob, willing["callback_data"], GROUP, screen.message_id)
+    with sqlite3.connect(world.db_path) as conn:
+        status = conn.execute("SELECT status FROM agreements").fetchone()[0]
+    assert status == "willing"  # the doer is now asked for their own words
+    # The request's first keyboard, pressed again, changes nothing.
+    await world.press_data(bob, willing["callback_data"], GROUP)
+    with sqlite3.connect(world.db_path) as conn:
+        assert conn.execute("SELECT COUNT(*), MAX(status) FROM agreements").fetchone() == (
+            1,
+            "willing",
+        )

@@ -241,7 +241,17 @@ class Views:
                     nxt = "answer"
                 status = t(f"conflict.status_{nxt or 'done'}")
                 lines.append(t("conflict.requests_group_status", name=names[uid], status=status))
+            # What waits for an answer is shown again with its buttons: this screen becomes
+            # the group's one live keyboard, so the request's own message loses its buttons.
+            decisions: list[tuple[Button, ...]] = []
+            for a in everything:
+                if a.status == "proposed":
+                    who, to = names[a.author], names[a.decider]
+                    ask = t(f"conflict.ask_{a.kind}", name=who, partner=to, text=a.text)
+                    lines.append("\n" + ask)
+                    decisions += self.decision_buttons(conv, a, to or "")
             buttons = rows(
+                *decisions,
                 [
                     self.b(conv, "conflict.b_no_request", "nr", "request"),
                     self.b(conv, "conflict.b_no_offer", "nr", "offer"),
