@@ -18,6 +18,24 @@ async def to_the_floor(world: World, alice: Person, bob: Person) -> None:
     await world.send(alice, "I feel overwhelmed by the dishes", chat_id=GROUP)
 
 
+async def to_requests(world: World, alice: Person, bob: Person) -> None:
+    """Both speak and are heard in the group, then both say they feel heard."""
+    await to_the_floor(world, alice, bob)
+    await world.press(alice, "Done, over to Bob", chat_id=GROUP)
+    await world.send(bob, "You feel overwhelmed", chat_id=GROUP)
+    await world.press(alice, "Yes, that's it", chat_id=GROUP)
+    await world.press(alice, "That's it", chat_id=GROUP)
+    await world.send(bob, "It makes sense that you feel overwhelmed", chat_id=GROUP)
+    await world.send(bob, "I would like more help", chat_id=GROUP)
+    await world.press(bob, "Done, over to Alice", chat_id=GROUP)
+    await world.send(alice, "You would like more help", chat_id=GROUP)
+    await world.press(bob, "Yes, that's it", chat_id=GROUP)
+    await world.press(bob, "That's it", chat_id=GROUP)
+    await world.press(alice, "Skip this step", chat_id=GROUP)
+    await world.press(alice, "We both feel heard", chat_id=GROUP)
+    await world.press(bob, "We both feel heard", chat_id=GROUP)
+
+
 async def test_a_crash_cannot_lose_the_paraphrase_prompt_in_a_group(
     world: World, alice: Person, bob: Person
 ) -> None:
@@ -33,20 +51,7 @@ async def test_a_crash_cannot_lose_the_paraphrase_prompt_in_a_group(
 async def test_a_crash_cannot_leave_a_group_request_without_buttons(
     world: World, alice: Person, bob: Person
 ) -> None:
-    await to_the_floor(world, alice, bob)
-    await world.press(alice, "Done, over to Bob", chat_id=GROUP)
-    await world.send(bob, "You feel overwhelmed", chat_id=GROUP)
-    await world.press(alice, "Yes, that's it", chat_id=GROUP)
-    await world.press(alice, "That's it", chat_id=GROUP)
-    await world.send(bob, "It makes sense that you feel overwhelmed", chat_id=GROUP)
-    await world.send(bob, "I would like more help", chat_id=GROUP)
-    await world.press(bob, "Done, over to Alice", chat_id=GROUP)
-    await world.send(alice, "You would like more help", chat_id=GROUP)
-    await world.press(bob, "Yes, that's it", chat_id=GROUP)
-    await world.press(bob, "That's it", chat_id=GROUP)
-    await world.press(alice, "Skip this step", chat_id=GROUP)
-    await world.press(alice, "We both feel heard", chat_id=GROUP)
-    await world.press(bob, "We both feel heard", chat_id=GROUP)
+    await to_requests(world, alice, bob)
     assert "Time for solutions" in world.last_text(GROUP)
     # Killed while the request goes to the group: it arrives after the restart, with buttons.
     await kill_during(
@@ -70,20 +75,7 @@ async def test_resume_in_a_group_shows_the_waiting_request_with_its_buttons(
 ) -> None:
     """Was: Resume in the group showed the requests screen without the request that
     waited for an answer, and as the new live keyboard it took that request's buttons."""
-    await to_the_floor(world, alice, bob)
-    await world.press(alice, "Done, over to Bob", chat_id=GROUP)
-    await world.send(bob, "You feel overwhelmed", chat_id=GROUP)
-    await world.press(alice, "Yes, that's it", chat_id=GROUP)
-    await world.press(alice, "That's it", chat_id=GROUP)
-    await world.send(bob, "It makes sense that you feel overwhelmed", chat_id=GROUP)
-    await world.send(bob, "I would like more help", chat_id=GROUP)
-    await world.press(bob, "Done, over to Alice", chat_id=GROUP)
-    await world.send(alice, "You would like more help", chat_id=GROUP)
-    await world.press(bob, "Yes, that's it", chat_id=GROUP)
-    await world.press(bob, "That's it", chat_id=GROUP)
-    await world.press(alice, "Skip this step", chat_id=GROUP)
-    await world.press(alice, "We both feel heard", chat_id=GROUP)
-    await world.press(bob, "We both feel heard", chat_id=GROUP)
+    await to_requests(world, alice, bob)
     await world.send(alice, "Would you wash up on Monday?", chat_id=GROUP)
     before = len(world.api.sent_to(GROUP))
     await world.send(bob, "/conflict", chat_id=GROUP)
