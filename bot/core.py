@@ -198,7 +198,7 @@ class Core:
         before any handler; an update is handled in one task, so this stays with it."""
         lang = content_mod.base_tag(client_language) or content_mod.BASE
         row = None
-        async with self.db.tx() as conn:  # two reads on the loop, microseconds
+        async with self.db.look() as conn:  # two reads on the loop; never the update's mark
             if chat_id is not None and chat_id < 0:
                 row = await fetch_one(conn, _GROUP_LANGUAGE, (chat_id,))
             if row is None and user_id is not None:

@@ -34,7 +34,16 @@ import os
 import sqlite3
 import sys
 import time
-from collections.abc import Awaitable, Callable, Coroutine, Generator, Iterable, Sequence
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Coroutine,
+    Generator,
+    Iterable,
+    Sequence,
+)
+from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from importlib import resources
@@ -326,6 +335,18 @@ class Database:
     def tx(self) -> LoopTx:
         """A write transaction on the loop: commits on success, rolls back on any exception."""
         return LoopTx(self)
+
+    @asynccontextmanager
+    async def look(self) -> AsyncIterator[Conn]:
+        """A transaction for reading before an update's handler (its language, whether it
+        was handled): it never writes the update's mark, which must commit with the
+        handler's own effects."""
+        outside = CURRENT_UPDATE.set(None)
+        try:
+            async with self.tx() as conn:
+                yield conn
+        finally:
+            CURRENT_UPDATE.reset(outside)
 
     async def _retry_busy(self, statement: Callable[[], T]) -> T:
         """Run `statement` (which fails whole or not at all); while another process holds

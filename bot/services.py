@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 
 from bot.callbacks import cb
 from bot.checkins import Checkins
 from bot.conflict import Conflict
 from bot.core import Actor, Core
 from bot.data_rights import DataRights
-from bot.db import CURRENT_UPDATE, Conn, fetch_one
+from bot.db import Conn, fetch_one
 from bot.feature import Feature, TextRoute
 from bot.language import Languages
 from bot.messages import Button, Msg, Outcome, rows
@@ -70,21 +68,11 @@ class Services:
         Only a read: the mark itself is written by the handler's own transaction
         (bot/db.py, UpdateMark), so it can never outlive a rolled-back effect.
         """
-        async with self._look() as conn:
+        async with self.core.db.look() as conn:
             row = await fetch_one(
                 conn, "SELECT 1 FROM seen_updates WHERE update_id = ?", (update_id,)
             )
         return row is not None
-
-    @asynccontextmanager
-    async def _look(self) -> AsyncIterator[Conn]:
-        """A transaction for a look before the handler: it must not write the update's mark."""
-        outside = CURRENT_UPDATE.set(None)
-        try:
-            async with self.core.db.tx() as conn:
-                yield conn
-        finally:
-            CURRENT_UPDATE.reset(outside)
 
     async def press_problem(self, actor: Actor, data: str) -> str | None:
         """Why a press may not run where it was made (a content key), or None.
@@ -96,7 +84,7 @@ class Services:
             return "group.vote_in_group" if actor.private else None
         if actor.private:
             return None
-        async with self._look() as conn:
+        async with self.core.db.look() as conn:
             couple = await self.core.couple_of(conn, actor.user_id)
             if couple is not None and couple.group_chat_id == actor.chat_id:
                 return None

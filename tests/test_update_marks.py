@@ -64,3 +64,34 @@ async def test_a_failure_after_commit_is_told_truthfully_and_not_doubled(
     world.raise_errors = True
     world.check_errors()
     assert sum("for the soup" in t for t in world.texts(bob.id)) == 1
+
+
+async def test_a_crash_in_the_handler_after_the_language_look_lets_the_redelivery_run(
+    world: World, alice: Person, bob: Person, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Was: the per-update language look (a transaction before the handler) wrote the
+    update's mark, so a crash inside the handler made Telegram's redelivery be dropped."""
+    await world.send(alice, "/start")
+    from tests.helpers import invite_token
+
+    await world.send(bob, f"/start {invite_token(world, alice)}")
+    db = services(world).core.db
+    pairing = services(world).pairing
+
+    async def dies(*args: object, **kwargs: object) -> None:
+        raise ProcessKilled("killed inside the handler, before its transaction")
+
+    monkeypatch.setattr(pairing, "confirm_invite", dies)
+    with pytest.raises(ProcessKilled):
+        await world.press(bob, "Yes, pair us")
+    pressed = world.last_update
+    assert pressed is not None
+    monkeypatch.undo()
+    world.app = None
+    await world.start()
+    await db.close()  # the killed process's connection
+    assert world.app is not None
+    await world.app.process_update(pressed)  # Telegram delivers it again
+    world.check_errors()
+    assert len(state(world)["couples"]) == 1
+    assert world.said(alice.id, "accepted your invite")
