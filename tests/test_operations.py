@@ -8,6 +8,7 @@ the real time, because the commands read the wall clock as a supervisor would.
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import os
 import shutil
@@ -121,7 +122,11 @@ async def test_backup_while_the_bot_writes_then_restore_and_read_back(
     assert stat.S_IMODE(copy.stat().st_mode) == 0o600
     assert stat.S_IMODE(copy.parent.stat().st_mode) == 0o700
     raw = copy.read_bytes()
-    assert live.key.encode() not in raw and Fernet(live.key)._signing_key not in raw
+    # A Fernet key is 32 bytes in URL-safe base64: a signing half and an encryption half
+    # (the Fernet spec). Neither may be in the copy, whether as text or raw bytes.
+    key_bytes = base64.urlsafe_b64decode(live.key)
+    assert live.key.encode() not in raw
+    assert key_bytes[:16] not in raw and key_bytes[16:] not in raw
     assert not copy.with_name(copy.name + "-wal").exists()  # one self-contained file
     with sqlite3.connect(copy) as check:
         assert check.execute("PRAGMA integrity_check").fetchone() == ("ok",)
