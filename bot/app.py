@@ -199,6 +199,7 @@ async def tick(app: Application) -> None:
     await services.forget_old_updates()
     await services.sweep()
     await flush(app.bot, services)
+    await services.core.db.scrub()  # an erasure's scrub a reader held back, if any
     await services.core.db.checkpoint()  # the WAL, off the loop (never at a loop commit)
 
 

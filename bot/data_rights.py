@@ -7,8 +7,10 @@ holds a user id, found from the schema itself, so tables added later are covered
 What the other partner wrote themselves stays theirs: their answers, notes, turns,
 promises and thanks remain, with the erased person replaced by user 0, "your former
 partner". Weekly summaries hold both people's scores, so the erased couples' go.
-Afterwards the database is vacuumed and its WAL truncated, so freed pages keep no
-readable trace.
+The erasure's transaction records that the file owes a scrub (bot/db.py,
+`Database.scrub`): a VACUUM and an emptied WAL, so no freed page or old WAL frame keeps a
+readable trace. It is paid at once, or by a later sweep while another process's reader
+holds old WAL frames; a restart keeps the debt.
 """
 
 from __future__ import annotations
@@ -416,13 +418,14 @@ class DataRights:
     async def erase(self, uid: int) -> list[int]:
         """Erase everything `uid` wrote and everything naming them; the partner keeps their
         own words and is told what happened."""
-        # Many tables and rows: one job off the loop, then the file is rewritten.
+        # Many tables and rows: one job off the loop, then the file is scrubbed.
         queued = await self.core.db.job(self._erase, uid)
-        await self.core.db.vacuum()
+        await self.core.db.scrub()
         return queued
 
     async def _erase(self, conn: Conn, uid: int) -> list[int]:
         queued: list[int] = []
+        await self.core.db.owe_scrub(conn)  # committed with the erasure, or not at all
         couple = await self.core.couple_of(conn, uid)
         partner: int | None = None
         if couple is not None:

@@ -56,7 +56,8 @@ import aiosqlite
 log = logging.getLogger(__name__)
 
 BUSY_TIMEOUT_MS = 5000  # how long a transaction waits for another process's write lock
-CHECKPOINT_TRIES = 3  # after erasure, each waits up to BUSY_TIMEOUT_MS for readers
+SCRUB_WAIT_MS = 100  # how long a scrub waits for another process's reader, each sweep
+SCRUB_KEY = "scrub_owed"  # meta: 'vacuum' or 'wal', the part of a scrub still owed
 SLOW_LOOP_TX = 0.005  # a transaction on the loop longer than this is logged (ids only)
 WAL_LIMIT_BYTES = 64 * 1024 * 1024  # above this the sweep's checkpoint truncates the WAL
 CHECK_WAL_EVERY = 1000  # loop commits between looks at the WAL's size
@@ -235,6 +236,8 @@ class Database:
         self._commits = 0
         self._checkpointer: sqlite3.Connection | None = None
         self._checkpointing: asyncio.Task[None] | None = None
+        # Whether a scrub is owed: unknown (None) until `scrub` has read `meta` once.
+        self._scrub_owed: bool | None = None
         self.stats = Stats()
 
     async def open(self) -> None:
@@ -428,17 +431,49 @@ class Database:
         self.stats.jobs += 1
         return await asyncio.shield(running)
 
-    async def vacuum(self) -> None:
-        """Rewrite the file so no freed page keeps old bytes (used after erasure)."""
+    async def owe_scrub(self, conn: Conn) -> None:
+        """Inside a transaction that deletes what someone asked to be erased (or rewrites
+        ciphertext under a new key): the file owes a scrub, paid by `scrub`."""
+        await conn.execute(
+            "INSERT INTO meta (key, value) VALUES (?, 'vacuum') "
+            "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            (SCRUB_KEY,),
+        )
+        self._scrub_owed = None  # read again: the transaction may still roll back
 
-        def work() -> None:
+    async def scrub(self) -> bool:
+        """Pay the scrub `owe_scrub` recorded: VACUUM once (no freed page keeps old
+        bytes), then empty the WAL, whose older frames still hold the deleted rows.
+
+        A reader in another process (a backup, a health check) keeps those frames until
+        it ends; waiting for it here would hold every update back, so the scrub waits
+        SCRUB_WAIT_MS at most, the debt stays in `meta` (a restart keeps it too) and each
+        sweep tries again. True when nothing is owed any more."""
+        if self._scrub_owed is False:
+            return True
+
+        def work() -> bool:
             raw = self.raw
+            row = raw.execute("SELECT value FROM meta WHERE key = ?", (SCRUB_KEY,)).fetchone()
+            if row is None:
+                return True
+            if row[0] == "vacuum":
+                with _busy_timeout(raw):
+                    raw.execute("VACUUM").fetchall()
+                    raw.execute("UPDATE meta SET value = 'wal' WHERE key = ?", (SCRUB_KEY,))
+            with _busy_timeout(raw, SCRUB_WAIT_MS):
+                busy = raw.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+            if busy:
+                return False
             with _busy_timeout(raw):
-                _truncate_wal(raw)
-                raw.execute("VACUUM").fetchall()
-                _truncate_wal(raw)
+                raw.execute("DELETE FROM meta WHERE key = ?", (SCRUB_KEY,))
+            return True
 
-        await self._locked_on_thread(work)
+        paid = await self._locked_on_thread(work)
+        if not paid and self._scrub_owed is None:
+            log.warning("a reader holds the WAL: erased bytes stay there until a later sweep")
+        self._scrub_owed = not paid
+        return paid
 
     # -- the WAL -------------------------------------------------------------------
 
@@ -564,25 +599,15 @@ def _mark_update(raw: sqlite3.Connection, mark: UpdateMark | None = None) -> Upd
     return mark
 
 
-def _truncate_wal(raw: sqlite3.Connection) -> None:
-    """Move the WAL into the file and empty it. A reader (a backup, a health check in
-    another process) makes it answer busy once the busy timeout is spent: try again rather
-    than leave erased bytes in the -wal file, and say so if it never frees."""
-    for _ in range(CHECKPOINT_TRIES):
-        row = raw.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
-        if row is None or not row[0]:
-            return
-    log.warning("the WAL checkpoint stayed busy: freed pages may linger in -wal until the next")
-
-
 class _busy_timeout:
     """Off the loop a transaction may wait for another process's lock, as SQLite does."""
 
-    def __init__(self, raw: sqlite3.Connection) -> None:
+    def __init__(self, raw: sqlite3.Connection, ms: int = BUSY_TIMEOUT_MS) -> None:
         self.raw = raw
+        self.ms = ms
 
     def __enter__(self) -> None:
-        self.raw.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        self.raw.execute(f"PRAGMA busy_timeout = {self.ms}")
 
     def __exit__(self, *exc: object) -> None:
         self.raw.execute("PRAGMA busy_timeout = 0")

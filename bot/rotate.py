@@ -58,6 +58,8 @@ async def rotate_open(db: Database, cipher: Cipher, batch: int = BATCH) -> int:
                     if is_token(r["v"]) and not cipher.is_current(bytes(r["v"]))
                 ]
                 await conn.executemany(f"UPDATE {table} SET {column} = ? WHERE rowid = ?", changed)
+                if changed:
+                    await db.owe_scrub(conn)
                 count += len(changed)
     async with db.tx() as conn:  # last: only a finished rotation lets the old key go
         for r in await fetch_all(conn, "SELECT value FROM meta WHERE key = ?", (KEY_CHECK,)):
@@ -68,7 +70,12 @@ async def rotate_open(db: Database, cipher: Cipher, batch: int = BATCH) -> int:
                     (cipher.rotate(token).decode("ascii"), KEY_CHECK),
                 )
                 count += 1
-    await db.vacuum()  # no page keeps the old ciphertext
+    if not await db.scrub():  # no page or WAL frame keeps the old ciphertext
+        print(
+            "another process is reading the database: old ciphertext stays in its WAL "
+            "until the bot's next sweep after that reader ends",
+            file=sys.stderr,
+        )
     return count
 
 

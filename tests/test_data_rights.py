@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import sqlite3
+import time
 from datetime import timedelta
 from pathlib import Path
 
 from bot.data_rights import user_columns
+from bot.db import BUSY_TIMEOUT_MS
 from bot.messages import Msg
 from bot.services import Services
 from playground.fakeapi import Sent
@@ -212,12 +215,47 @@ async def test_deletedata_leaves_no_trace(world: World, alice: Person) -> None:
     assert "aren't paired" in world.last_text(alice.id)
 
 
+async def test_erased_words_leave_the_wal_once_a_reader_lets_go(
+    world: World, alice: Person
+) -> None:
+    """Was: a reader in another process (a backup, a health check) made the checkpoint
+    after erasure busy; after three waits of 5 s each, holding every update back, the bot
+    gave up, and the erased name stayed readable in the -wal file (the sweep's checkpoints
+    never truncate it). Now the debt is written with the erasure, in the database, and
+    a later sweep pays it once the reader is gone, never waiting on it."""
+    zed = world.person(404, f"{CANARY}Name")
+    await pair_by_invite(world, zed, alice)
+    svc = services(world)
+    path = svc.core.db.path
+    reader = sqlite3.connect(path, isolation_level=None)  # another process's read
+    reader.execute("BEGIN")
+    reader.execute("SELECT count(*) FROM users").fetchone()
+    await world.send(zed, "/deletedata")
+    started = time.monotonic()
+    await world.press(zed, "Yes, erase everything")
+    waited = time.monotonic() - started
+    assert "Everything you wrote here is erased" in world.last_text(zed.id)
+    await world.tick()  # the reader still holds its snapshot: nothing can be truncated
+    assert CANARY.encode() in file_bytes(path + "-wal")  # the case this test is about
+    async with svc.core.db.tx() as conn:  # owed, in the file: a restart still pays it
+        assert await conn.fetch_one("SELECT 1 FROM meta WHERE key = 'scrub_owed'")
+    reader.execute("COMMIT")
+    reader.close()  # the bot's connection stays open: closing this one checkpoints nothing
+
+    await world.tick()
+    for raw in (file_bytes(path), file_bytes(path + "-wal")):
+        assert CANARY.encode() not in raw and CANARY.encode("utf-16-le") not in raw
+    async with svc.core.db.tx() as conn:  # paid: no later sweep pays it again
+        assert await conn.fetch_one("SELECT 1 FROM meta WHERE key = 'scrub_owed'") is None
+    assert waited < BUSY_TIMEOUT_MS / 1000  # the erasure never sat out the reader
+
+
 async def test_canary_would_be_found_before_erasure(world: World, alice: Person) -> None:
     """The check above can fail: the plain name sits in the file until erased."""
     zed = world.person(404, f"{CANARY}Name")
     await pair_by_invite(world, zed, alice)
     svc = services(world)
-    await svc.core.db.vacuum()
+    await svc.core.db.checkpoint()  # the WAL copied into the file
     assert CANARY.encode() in file_bytes(svc.core.db.path)
 
 
