@@ -12,6 +12,11 @@ taken *before* the global token so that a call waiting for its chat does not hol
 global slot it cannot use yet. Idle per-chat buckets are dropped once there are more than
 `max_tracked_chats`, so memory does not grow with the number of users.
 
+Telegram's per-chat limits are on messages. A read about a chat (`getChatMemberCount`,
+which runs before every send to a couple's group, `getChatMember`, `getChat`) is not a
+message, yet `AIORateLimiter` would count it against the chat's bucket too, halving
+what a group can receive in a minute; reads here keep only the overall limit.
+
 `max_retries` defaults to 3 (PTB's default is 0, which hands every 429 to our code).
 A call that still fails after the retries raises; the outbox then releases the row and
 the next sweep tick sends it, so nothing is lost either way.
@@ -27,6 +32,7 @@ from aiolimiter import AsyncLimiter
 from telegram._utils.types import JSONDict
 from telegram.ext import AIORateLimiter
 
+READS = frozenset({"getChat", "getChatMember", "getChatMemberCount", "getChatAdministrators"})
 PRIVATE_MAX_RATE = 1.0  # messages per second to one private chat
 PRIVATE_BURST = 3
 
@@ -82,6 +88,8 @@ class TrellisRateLimiter(AIORateLimiter):
         data: dict[str, Any],
         rate_limit_args: int | None,
     ) -> bool | JSONDict | list[JSONDict]:
+        if endpoint in READS:  # not a message: the overall limit only (see above)
+            data = {k: v for k, v in data.items() if k != "chat_id"}
         chat_id = _private_chat(data) if self._private_rate else None
         if chat_id is None:
             return await super().process_request(

@@ -8,11 +8,13 @@ from typing import Any
 from handlers.ratelimit import TrellisRateLimiter
 
 
-async def call(limiter: TrellisRateLimiter, data: dict[str, Any]) -> Any:
+async def call(
+    limiter: TrellisRateLimiter, data: dict[str, Any], endpoint: str = "sendMessage"
+) -> Any:
     async def callback() -> dict[str, Any]:
         return {"ok": data}
 
-    return await limiter.process_request(callback, (), {}, "sendMessage", data, None)
+    return await limiter.process_request(callback, (), {}, endpoint, data, None)
 
 
 def limiter(**kwargs: Any) -> TrellisRateLimiter:
@@ -53,3 +55,18 @@ async def test_idle_buckets_are_dropped() -> None:
     rl.private_limiter(4)
     assert rl.tracked_chats == 2  # 1 and 2 dropped; 3 (in use) and 4 kept
     assert rl.private_limiter(3) is busy
+
+
+async def test_reads_about_a_chat_take_nothing_from_its_message_limits() -> None:
+    """Was: the membership check before every group send used one of the group's 20
+    messages a minute, so a couple's group got 10."""
+    rl = TrellisRateLimiter(overall_max_rate=0, group_max_rate=20)
+    for _ in range(3):
+        await call(rl, {"chat_id": -500}, "getChatMemberCount")
+        await call(rl, {"chat_id": -500, "user_id": 42}, "getChatMember")
+        await call(rl, {"chat_id": 42}, "getChat")
+    assert rl.tracked_chats == 0
+    # PTB's own per-group buckets (a private attribute, read only here; PTB is pinned)
+    assert rl._group_limiters == {}
+    await call(rl, {"chat_id": -500, "text": "x"})
+    assert list(rl._group_limiters) == [-500]  # a message still counts
