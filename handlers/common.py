@@ -135,18 +135,31 @@ async def shown(bot: Bot, services: Services, msg: Msg, message_id: int | None) 
 
 
 async def deliver(update: Update, context: ContextTypes.DEFAULT_TYPE, out: Outcome) -> None:
-    """Answer the press, send the replies, then flush what the operation queued."""
+    """Answer the press, send the replies, then flush what the operation queued.
+
+    A reply to a group is checked like an owed send (`_group_unsafe`): a stranger the
+    bot never saw join (its update lost with a crashed process, or no admin rights) must
+    not read a couple's reply either; their group is unlinked instead and told why."""
     query = update.callback_query
     if query is not None:
         await query.answer(plain(out.toast) if out.toast else None, show_alert=out.alert)
     services = svc(context)
+    queued = list(out.queued)
+    safe: dict[int, bool] = {}
     try:
         for msg in out.reply:
+            if msg.chat_id < 0:
+                if msg.chat_id not in safe:
+                    moved = await _group_unsafe(context.bot, services, msg.chat_id)
+                    safe[msg.chat_id] = moved is None
+                    queued += moved or []
+                if not safe[msg.chat_id]:
+                    continue
             await shown(context.bot, services, msg, await _send_moving(context.bot, services, msg))
     finally:
         # What others are owed goes out even if the actor's own reply failed.
-        if out.queued:
-            await flush(context.bot, services, out.queued)
+        if queued:
+            await flush(context.bot, services, queued)
 
 
 async def flush(bot: Bot, services: Services, ids: list[int] | None = None) -> int:

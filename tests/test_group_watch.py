@@ -115,3 +115,25 @@ async def test_thanks_are_capped_gently(world: World, alice: Person, bob: Person
         await world.send(alice, f"/thanks number {n}")
     assert "holding this one back" in world.last_text(alice.id)
     assert sum("number" in t for t in world.texts(bob.id)) == 20
+
+
+async def test_a_reply_in_the_group_rechecks_membership_too(
+    world: World, alice: Person, bob: Person, carol: Person
+) -> None:
+    """Was: only owed sends re-checked; a command's direct reply in the couple's group
+    (this week's summary, with their promises) reached a stranger whose join the bot
+    never saw (no admin rights, or its update lost with a crashed process)."""
+    await pair_in_group(world, alice, bob)
+    await world.send(alice, "/promise call the plumber by Friday")
+    assert "call the plumber" in world.last_text(alice.id)
+    world.api.group_members[GROUP].add(carol.id)  # nobody told the bot
+    before = len(world.texts(GROUP))
+    await world.send(alice, "/summary", chat_id=GROUP)
+    group_saw = world.texts(GROUP)[before:]
+    assert not any("plumber" in t or "Promises" in t for t in group_saw), group_saw
+    assert any("no longer linked" in t for t in group_saw)
+    assert await group_of(world, alice) is None
+    for who in (alice, bob):
+        assert world.said(who.id, "Someone else joined your shared group")
+    await world.send(alice, "/summary")  # privately, it is all still there
+    assert "plumber" in world.last_text(alice.id)
