@@ -17,6 +17,7 @@ The seed is printed (set KILL_SEED to replay one run); KILL_COUNT sets the kills
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import random
 import re
@@ -55,6 +56,7 @@ class Harness:
         self.starts = 0
         self.log = tmp / "bot.log"
         self._ids = itertools.count(1)
+        self.pushed: list[tuple[float, str]] = []  # (monotonic time, what) for transcript()
         for uid, name in NAMES.items():
             self.server.api.users[uid] = {"first_name": name}
 
@@ -82,6 +84,7 @@ class Harness:
 
     def kill(self) -> None:
         assert self.proc is not None
+        self.pushed.append((time.monotonic(), "-- SIGKILL --"))
         self.proc.send_signal(signal.SIGKILL)
         self.proc.wait()
         self.proc = None
@@ -123,6 +126,25 @@ class Harness:
         if not self.until(ok, what, timeout):
             raise AssertionError(f"timed out waiting for {what}\n{self.tail()}")
 
+    def push(self, update: dict[str, Any], what: str) -> None:
+        self.pushed.append((time.monotonic(), f"update {self.server.push(update)}: {what}"))
+
+    def transcript(self, last: int = 60) -> str:
+        """The last updates, kills and Bot API calls, interleaved in time: what to read
+        when a run fails (the seed replays the choices, not the timing)."""
+        with self.server.lock:
+            calls = [
+                (
+                    c.at,
+                    f"  {c.method} {c.params.get('chat_id', '')} "
+                    f"{str(c.params.get('text', ''))[:70]!r} {_labels(c.params)}",
+                )
+                for c in self.server.api.calls
+                if c.method != "getUpdates"
+            ]
+        events = sorted(calls + self.pushed)[-last:]
+        return "\n".join(text for _, text in events)
+
     def tail(self) -> str:
         return "\n".join(self.log.read_text(errors="replace").splitlines()[-30:])
 
@@ -149,7 +171,7 @@ class Harness:
         if text.startswith("/"):
             command = text.split()[0]
             message["entities"] = [{"type": "bot_command", "offset": 0, "length": len(command)}]
-        self.server.push({"message": message})
+        self.push({"message": message}, f"{NAMES[uid]} says {text!r}")
 
     def press(self, uid: int, label: str) -> bool:
         with self.server.lock:
@@ -167,7 +189,7 @@ class Harness:
                 break
             else:
                 return False
-        self.server.push(
+        self.push(
             {
                 "callback_query": {
                     "id": str(next(self._ids)),
@@ -182,7 +204,8 @@ class Harness:
                         "text": "…",
                     },
                 }
-            }
+            },
+            f"{NAMES[uid]} presses {label!r} ({data}) on message {message_id}",
         )
         return True
 
@@ -214,6 +237,14 @@ class Harness:
         if not self.until(lambda: self.snapshot(uid) != before, "a check-in step", 4):
             self.say(uid, "/checkin")
             self.until(lambda: self.snapshot(uid) != before, "the check-in shown again", 4)
+
+
+def _labels(params: dict[str, Any]) -> str:
+    markup = params.get("reply_markup")
+    if isinstance(markup, str):
+        markup = json.loads(markup)
+    rows = (markup or {}).get("inline_keyboard") or []
+    return str([b.get("text") for row in rows for b in row]) if rows else ""
 
 
 def pair(h: Harness) -> None:
@@ -320,6 +351,9 @@ def test_sigkill_loses_nothing_committed_and_repeats_at_most_one_per_kill(
             assert reveal.count("Alice: <b>4</b>/5") >= 1 and "Bob: <b>4</b>/5" in reveal
         assert dupes <= h.kills, f"{dupes} repeated messages for {h.kills} kills"
         print(f"kills={h.kills} starts={h.starts} thanks={len(committed)} repeats={dupes}")
+    except AssertionError:
+        print(h.transcript())
+        raise
     finally:
         h.stop()
 
@@ -470,5 +504,8 @@ def test_sigkill_during_a_conversation_loses_and_reorders_nothing(tmp_path: Path
         )
         assert dupes <= h.kills, f"{dupes} repeated relays for {h.kills} kills"
         print(f"kills={h.kills} starts={h.starts} turns={len(turns)} repeats={dupes}")
+    except AssertionError:
+        print(h.transcript())
+        raise
     finally:
         h.stop()
