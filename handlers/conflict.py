@@ -16,7 +16,7 @@ from telegram.ext import (
 )
 
 from bot.callbacks import int_arg, parse
-from handlers.common import actor_of, command_args, deliver, svc
+from handlers.common import actor_of, command_args, deliver, message_id_of, svc
 
 
 async def conflict_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -35,6 +35,7 @@ async def conflict_press(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
         int_arg(parts, 2),
         int_arg(parts, 3),
         parts[4] if len(parts) > 4 else "",
+        message_id_of(update),
     )
     await deliver(update, context, out)
     if out.clear_markup:

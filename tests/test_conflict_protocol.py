@@ -4,6 +4,7 @@ held for a moment, agreements in the doer's own words, one live keyboard, repair
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import timedelta
 
 from playground.sim import Person, World
@@ -102,8 +103,11 @@ async def test_out_of_turn_words_are_offered_back_privately_never_published(
     await world.press(bob, "Skip this step")
     assert "bike" in world.last_text(bob.id) and "Use it" in world.api.last(bob.id).button_texts()
     assert not world.said(alice.id, "bike")
+    offer = world.api.last(bob.id)
     await world.press(bob, "Drop")
     assert "Alice never saw it" in world.last_text(bob.id)
+    # the choice is made: the offer keeps no buttons (was: they stayed, and only toasted)
+    assert [s.buttons for s in world.api.chats[bob.id] if s.message_id == offer.message_id] == [[]]
     await world.press(bob, "Done, over to Alice")
     assert "Write at least one message first" in toast(world)  # dropped: nothing said
     await world.send(bob, "I feel anxious when we talk about money")
@@ -314,6 +318,48 @@ async def test_one_live_keyboard_per_chat_at_every_step(
         for chat in (alice.id, bob.id):
             assert len(live_keyboards(world, chat)) == 1, (what, live_keyboards(world, chat))
     assert "Bob, you have the floor" in live_keyboards(world, bob.id)[0]
+
+
+def keyboard_removals(world: World) -> Counter[tuple[int, int]]:
+    """How often each (chat, message) had its keyboard taken away."""
+    return Counter(
+        (int(c.params["chat_id"]), int(c.params["message_id"]))
+        for c in world.api.calls_of("editMessageReplyMarkup")
+        if not c.params.get("reply_markup")
+    )
+
+
+async def test_a_spent_keyboard_is_taken_away_once(
+    world: World, alice: Person, bob: Person
+) -> None:
+    """Was: a press that moved the step on removed its own keyboard, then the new screen
+    removed it again as the chat's replaced live keyboard: a wasted call per step, in a
+    chat Telegram allows about one message a second."""
+    await pair_by_invite(world, alice, bob)
+    await to_the_floor(world, alice, bob)
+    await world.send(alice, "I feel worried about money")
+    await world.press(alice, "Done, over to Bob")
+    await world.send(bob, "You feel worried")
+    await world.press(alice, "Yes, that's it")
+    await world.press(alice, "That's it")
+    twice = {m: n for m, n in keyboard_removals(world).items() if n > 1}
+    assert twice == {}
+    for chat in (alice.id, bob.id):
+        assert len(live_keyboards(world, chat)) == 1
+
+
+async def test_a_spent_keyboard_is_taken_away_once_in_the_group(
+    world: World, alice: Person, bob: Person
+) -> None:
+    await pair_in_group(world, alice, bob)
+    await to_the_floor(world, alice, bob, GROUP)
+    await world.send(alice, "I feel worried about money", chat_id=GROUP)
+    await world.press(alice, "Done, over to Bob", chat_id=GROUP)
+    await world.send(bob, "You feel worried", chat_id=GROUP)
+    await world.press(alice, "Yes, that's it", chat_id=GROUP)
+    twice = {m: n for m, n in keyboard_removals(world).items() if n > 1}
+    assert twice == {}
+    assert len(live_keyboards(world, GROUP)) == 1
 
 
 async def test_one_live_keyboard_in_the_group(world: World, alice: Person, bob: Person) -> None:

@@ -532,8 +532,10 @@ class Conflict(Feature):
         conversation_id: int | None,
         number: int | None,
         arg: str,
+        message_id: int | None = None,
     ) -> Outcome:
-        """A button on a conversation; `number` is the version (an agreement id for 'ag')."""
+        """A button on a conversation; `number` is the version (an agreement id for 'ag');
+        `message_id` the message pressed, whose keyboard the edge takes away if spent."""
         out = Outcome()
         t = self.core.t
         async with self.core.db.tx() as conn:
@@ -542,18 +544,21 @@ class Conflict(Feature):
                 out.toast, out.alert = t("common.not_yours"), True
                 return out
             if action in ("ag", "wd"):
-                return await self._decide(conn, conv, actor, action, number, arg, out)
-            problem = m.refusal(conv, actor.user_id, action, number)
-            if problem is not None:
-                names = await self.views.names(conn, conv)
-                out.toast = t(problem, name=names[conv.paused_by])
-                out.alert = problem == "common.not_yours"
-                return out
-            before = conv.version
-            out = await self._pressed(conn, conv, actor, action, arg, out)
-            after = await self.store.load(conn, conv.id)
-            # A press that moved the conversation on: its keyboard is spent, clear it.
-            out.clear_markup = after is None or after.version != before
+                out = await self._decide(conn, conv, actor, action, number, arg, out)
+            else:
+                problem = m.refusal(conv, actor.user_id, action, number)
+                if problem is not None:
+                    names = await self.views.names(conn, conv)
+                    out.toast = t(problem, name=names[conv.paused_by])
+                    out.alert = problem == "common.not_yours"
+                    return out
+                before = conv.version
+                out = await self._pressed(conn, conv, actor, action, arg, out)
+                after = await self.store.load(conn, conv.id)
+                # A press that moved the conversation on: its keyboard is spent, clear it.
+                out.clear_markup = out.clear_markup or after is None or after.version != before
+            if out.clear_markup and message_id is not None:
+                await self.store.keyboard_spent(conn, conv, actor.chat_id, message_id)
             return out
 
     async def _pressed(

@@ -170,8 +170,7 @@ class Store:
         self, conn: Conn, conv: Conv, chat_id: int, message_id: int
     ) -> int | None:
         """Remember the chat's live keyboard; return the one it replaces (to take away)."""
-        column = "live_partner" if chat_id == conv.partner and not conv.in_group else None
-        column = column or "live_initiator"
+        column = _live_column(conv, chat_id)
         row = await fetch_one(
             conn, f"SELECT {column} AS live FROM conflict_conversations WHERE id = ?", (conv.id,)
         )
@@ -180,6 +179,15 @@ class Store:
         )
         old = row["live"] if row else None
         return old if old is not None and old != message_id else None
+
+    async def keyboard_spent(self, conn: Conn, conv: Conv, chat_id: int, message_id: int) -> None:
+        """The edge takes away the keyboard just pressed: if it was the chat's live one, the
+        next screen has none left to replace (so it is not taken away a second time)."""
+        column = _live_column(conv, chat_id)
+        await conn.execute(
+            f"UPDATE conflict_conversations SET {column} = NULL WHERE id = ? AND {column} = ?",
+            (conv.id, message_id),
+        )
 
     async def live_keyboards(self, conn: Conn, conv: Conv) -> list[tuple[int, int]]:
         """(chat, message id) of every live keyboard the conversation still shows."""
@@ -375,3 +383,9 @@ class Store:
                 agreement_id,
             ),
         )
+
+
+def _live_column(conv: Conv, chat_id: int) -> str:
+    """Where a chat's live keyboard is remembered: the partner's private chat has its own
+    column; the initiator's, or the group's in group mode, the other."""
+    return "live_partner" if chat_id == conv.partner and not conv.in_group else "live_initiator"
