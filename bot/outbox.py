@@ -24,6 +24,7 @@ import dataclasses
 import logging
 from collections.abc import Collection
 from dataclasses import dataclass
+from datetime import timedelta
 
 from bot.core import Core
 from bot.db import Conn, Row, fetch_all
@@ -32,7 +33,11 @@ from bot.messages import Msg
 log = logging.getLogger(__name__)
 
 STALE_CLAIM = 120  # a claim this old (seconds) is treated as lost even while running
-MAX_ATTEMPTS = 8
+# A row Telegram refuses for a passing reason (429, the network, Telegram down) is tried
+# again on every sweep, however often, until it is this old: an outage of minutes or
+# hours loses nothing. Only past this is it given up, so one row that never gets
+# through cannot hold its chat back for ever.
+RETRY_FOR = timedelta(days=2)
 CLAIM_BATCH = 50  # rows claimed per round: at most one per chat, so order is kept
 
 PENDING = "sent_at IS NULL AND failed IS NULL"
@@ -43,6 +48,7 @@ class Owed:
     id: int
     msg: Msg
     attempts: int
+    created_at: int
 
 
 class Outbox:
@@ -85,7 +91,7 @@ class Outbox:
             # The row's chat wins over the body's: a group that moved keeps its messages.
             if msg.chat_id != r["chat_id"]:
                 msg = dataclasses.replace(msg, chat_id=r["chat_id"])
-            owed.append(Owed(r["id"], msg, r["attempts"] + 1))
+            owed.append(Owed(r["id"], msg, r["attempts"] + 1, r["created_at"]))
         if broken:
             async with self.core.db.tx() as conn:
                 await conn.executemany(
@@ -121,7 +127,7 @@ class Outbox:
             params += skip
         rows = await fetch_all(
             conn,
-            f"SELECT o.id, o.chat_id, o.body, o.attempts FROM outbox o WHERE {where} "
+            f"SELECT o.id, o.chat_id, o.body, o.attempts, o.created_at FROM outbox o WHERE {where} "
             "ORDER BY o.id LIMIT ?",
             (*params, limit),
         )
@@ -153,7 +159,7 @@ class Outbox:
           every other owed to the chat are given up, and a user is unreachable until
           they write to the bot again;
         - 'bad_request': Telegram will never take this message, even plainly: given up;
-        - 'retry' (429, network): released for the next sweep, up to MAX_ATTEMPTS.
+        - 'retry' (429, network): released for the next sweep, until it is RETRY_FOR old.
         """
         if why == "retry":
             await self.failed(owed, why, final=False)
@@ -173,9 +179,19 @@ class Outbox:
         await self.failed(owed, why, final=True)
 
     async def failed(self, owed: Owed, why: str, *, final: bool) -> None:
-        """Give up on a row (`final`), or release it to be retried later."""
+        """Give up on a row (`final`, or retried for RETRY_FOR already), or release it to
+        be tried again by the next drain (it still holds its chat's later rows back)."""
+        too_old = self.core.now() - owed.created_at >= RETRY_FOR.total_seconds()
+        if too_old and not final:
+            log.error(
+                "outbox %s: given up after %s attempts over %s (chat %s)",
+                owed.id,
+                owed.attempts,
+                RETRY_FOR,
+                owed.msg.chat_id,
+            )
         async with self.core.db.tx() as conn:
-            if final or owed.attempts >= MAX_ATTEMPTS:
+            if final or too_old:
                 await conn.execute(
                     "UPDATE outbox SET failed = ?, body = NULL WHERE id = ?", (why, owed.id)
                 )

@@ -6,11 +6,13 @@ exactly once, or (a blocked user) is given up once and not retried in a loop.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
 from bot.messages import Msg
+from bot.outbox import RETRY_FOR
 from bot.services import Services
 from handlers.ratelimit import TrellisRateLimiter
 from playground.fakeapi import Fault
@@ -169,6 +171,47 @@ async def test_network_error_retried_on_next_tick_and_sent_once(
     await world.tick()
     await world.tick()
     assert owed_texts(world, bob.id) == ["owed net"]
+
+
+async def test_an_outage_of_minutes_loses_nothing_and_keeps_order(
+    world: World, alice: Person, bob: Person
+) -> None:
+    """Was: each try counted, and after 8 (four minutes of 30-second sweeps, sooner when
+    updates flushed too) a row owed through a network outage was given up for good: the
+    partner never saw the turn, the reveal or the summary, and nobody was told."""
+    await pair_by_invite(world, alice, bob)
+    outage = Fault("sendMessage", "network", chat_id=bob.id, times=10**6)
+    world.api.faults.append(outage)
+    await owe(world, bob.id, "first")
+    await owe(world, bob.id, "second")
+    for _ in range(40):  # 20 minutes of sweeps without a way through
+        world.clock.advance(timedelta(seconds=30))
+        await world.tick()
+    rows = await outbox_rows(world)
+    assert rows["first"] == (False, None) and rows["second"] == (False, None)  # still owed
+    outage.times = 0  # the network is back
+    await world.tick()
+    assert owed_texts(world, bob.id) == ["owed first", "owed second"]
+
+
+async def test_a_row_that_never_gets_through_is_given_up_after_days(
+    world: World, alice: Person, bob: Person
+) -> None:
+    """A chat is not held back for ever: a row Telegram has refused for a passing reason
+    for RETRY_FOR is given up (logged), and the chat's next row goes on."""
+    await pair_by_invite(world, alice, bob)
+    outage = Fault("sendMessage", "network", chat_id=bob.id, times=10**6)
+    world.api.faults.append(outage)
+    await owe(world, bob.id, "stuck")
+    await world.tick()
+    world.clock.advance(RETRY_FOR + timedelta(minutes=1))
+    await world.tick()  # tried once more, too old: given up
+    outage.times = 0
+    await owe(world, bob.id, "later")
+    await world.tick()
+    rows = await outbox_rows(world)
+    assert rows["stuck"] == (False, "retry")
+    assert owed_texts(world, bob.id) == ["owed later"]
 
 
 async def test_a_throttled_chat_keeps_its_order_across_batches(strict_world: World) -> None:
