@@ -198,6 +198,13 @@ class Outbox:
             else:
                 await conn.execute("UPDATE outbox SET claimed_at = NULL WHERE id = ?", (owed.id,))
 
+    async def release(self, owed: Owed) -> None:
+        """Put a claimed row back untried (its drain ended first): owed as before."""
+        await self.core.db.execute_alone(
+            "UPDATE outbox SET claimed_at = NULL, attempts = attempts - 1 WHERE id = ?",
+            (owed.id,),
+        )
+
     async def moved(self, old_chat: int, new_chat: int) -> None:
         """A group became a supergroup: what it was owed, and the couple's link, follow it."""
         async with self.core.db.tx() as conn:

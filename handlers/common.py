@@ -34,6 +34,8 @@ from bot.services import Services
 
 log = logging.getLogger(__name__)
 
+OUTAGE_AFTER = 2  # network failures in a row, in one drain, that end it (see flush)
+
 
 def svc(context: ContextTypes.DEFAULT_TYPE) -> Services:
     services: Services = context.bot_data["services"]
@@ -170,6 +172,11 @@ async def flush(bot: Bot, services: Services, ids: list[int] | None = None) -> i
     """
     sent = 0
     tried: set[int] = set()
+    # Telegram out of reach (network failures in a row, from different chats): the rows
+    # still claimed are released untried and the drain ends (the next sweep tries again),
+    # rather than every owed chat waiting out its own timeout. One chat's failure alone
+    # (a slow upload) stops nothing, so it cannot hold the other chats back.
+    unreachable = _Outage()
     while True:
         batch = await services.outbox.claim(ids, skip=tried)
         if not batch:
@@ -178,17 +185,44 @@ async def flush(bot: Bot, services: Services, ids: list[int] | None = None) -> i
         # One row per chat in a batch: chats may go in parallel without reordering, but
         # the outbox's gate bounds the sends in flight (and so the repeats after a crash).
         moved: list[int] = []
-        results = await asyncio.gather(*(_send_owed(bot, services, owed, moved) for owed in batch))
+        results = await asyncio.gather(
+            *(_send_owed(bot, services, owed, moved, unreachable) for owed in batch)
+        )
         sent += results.count("sent")
+        if unreachable.is_set():
+            return sent
         if ids is not None and moved:
             ids = ids + moved  # what an unlinked group was owed now goes privately, now
 
 
-async def _send_owed(bot: Bot, services: Services, owed: Owed, moved: list[int]) -> str:
+class _Outage:
+    """Network failures in a row during one drain; OUTAGE_AFTER of them: give up for now."""
+
+    __slots__ = ("in_a_row",)
+
+    def __init__(self) -> None:
+        self.in_a_row = 0
+
+    def failed(self) -> None:
+        self.in_a_row += 1
+
+    def passed(self) -> None:
+        self.in_a_row = 0
+
+    def is_set(self) -> bool:
+        return self.in_a_row >= OUTAGE_AFTER
+
+
+async def _send_owed(
+    bot: Bot, services: Services, owed: Owed, moved: list[int], unreachable: _Outage
+) -> str:
     """Send one owed message: 'sent', 'forbidden' (blocked), 'failed' (given up), 'retry'
     or 'moved' (its group was unlinked: it goes privately instead)."""
     outbox = services.outbox
     async with outbox.gate:
+        if unreachable.is_set():
+            await outbox.release(owed)
+            return "retry"
         try:
             if owed.msg.chat_id < 0:
                 rerouted = await _group_unsafe(bot, services, owed.msg.chat_id)
@@ -196,6 +230,7 @@ async def _send_owed(bot: Bot, services: Services, owed: Owed, moved: list[int])
                     moved += rerouted
                     return "moved"
             message_id = await _send_moving(bot, services, owed.msg)
+            unreachable.passed()
             # Marked at once: a crash can then repeat only the message in flight.
             await outbox.done([owed.id])
         except Forbidden:
@@ -211,6 +246,8 @@ async def _send_owed(bot: Bot, services: Services, owed: Owed, moved: list[int])
             return "failed"
         except (RetryAfter, TimedOut, NetworkError, TelegramError) as exc:
             log.warning("outbox %s: will retry after %s", owed.id, type(exc).__name__)
+            if isinstance(exc, NetworkError):  # TimedOut too; BadRequest is caught above
+                unreachable.failed()
             await outbox.refused(owed, "retry")
             return "retry"
     try:

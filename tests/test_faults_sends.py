@@ -14,6 +14,7 @@ import pytest
 from bot.messages import Msg
 from bot.outbox import RETRY_FOR
 from bot.services import Services
+from handlers.common import OUTAGE_AFTER
 from handlers.ratelimit import TrellisRateLimiter
 from playground.fakeapi import Fault
 from playground.sim import Person, World
@@ -192,6 +193,28 @@ async def test_an_outage_of_minutes_loses_nothing_and_keeps_order(
     outage.times = 0  # the network is back
     await world.tick()
     assert owed_texts(world, bob.id) == ["owed first", "owed second"]
+
+
+async def test_while_telegram_is_unreachable_a_sweep_tries_once_not_every_chat(
+    world: World,
+) -> None:
+    """Was: with Telegram down, each sweep tried every owed chat in turn, one timeout
+    each (5 s in production, one send in flight): hundreds of chats held a sweep, and
+    every flush after a partner's action, for many minutes. Now two network failures in
+    a row end the drain; the rest stay owed, in order, for the next sweep."""
+    people = await many_couples(world)
+    outage = Fault("sendMessage", "network", times=10**6)
+    world.api.faults.append(outage)
+    for p in people:
+        await owe(world, p.id, f"news:{p.id}")
+    before = len(world.api.calls_of("sendMessage"))
+    await world.tick()
+    assert len(world.api.calls_of("sendMessage")) - before == OUTAGE_AFTER
+    assert all(not sent and why is None for sent, why in (await outbox_rows(world)).values())
+    outage.times = 0
+    await world.tick()
+    for p in people:
+        assert owed_texts(world, p.id) == [f"owed news:{p.id}"]
 
 
 async def test_a_row_that_never_gets_through_is_given_up_after_days(
