@@ -110,34 +110,53 @@ def _after(stack: list[tuple[str, str]], text: str) -> list[tuple[str, str]]:
     return stack
 
 
+def units(text: str) -> int:
+    """Length as Telegram counts it: UTF-16 code units (an emoji outside the basic plane
+    is two). Counted on the markup, which is never shorter than what is shown."""
+    return len(text.encode("utf-16-le")) // 2
+
+
+def _prefix(word: str, budget: int) -> int:
+    """How many characters of `word` fit in `budget` units (at least one)."""
+    if units(word) == len(word):  # no character outside the basic plane
+        return max(1, budget)
+    size = 0
+    for n, char in enumerate(word):
+        size += 2 if ord(char) > 0xFFFF else 1
+        if size > budget:
+            return max(1, n)
+    return len(word)
+
+
 def _line_pieces(line: str, budget: int) -> list[str]:
-    """A line longer than `budget` as pieces of at most `budget`, cut at spaces (the space is
-    dropped), never inside a tag or an entity; a longer word is cut where it must be."""
+    """A line longer than `budget` units as pieces of at most `budget`, cut at spaces (the
+    space is dropped), never inside a tag or an entity; a longer word is cut where it
+    must be."""
     pieces: list[str] = []
     current: list[str] = []
     size = 0
     for token in _TOKEN.findall(line):
-        while len(token) > budget and token[0] not in "<&":
-            room = budget - size
-            if room <= 0:
-                pieces.append("".join(current))
-                current, size, room = [], 0, budget
-            current.append(token[:room])
-            pieces.append("".join(current))
-            current, size, token = [], 0, token[room:]
-        if size + len(token) > budget and current:
-            cut = max((n for n, tok in enumerate(current) if tok == " "), default=-1)
+        n = units(token)
+        # Make room: cut at the last space of what is pending, or hand all of it over.
+        while current and size + n > budget:
+            cut = max((k for k, tok in enumerate(current) if tok == " "), default=-1)
             if cut > 0:
                 pieces.append("".join(current[:cut]))
                 current = current[cut + 1 :]
             else:
                 pieces.append("".join(current))
                 current = []
-            size = sum(len(tok) for tok in current)
+            size = sum(units(tok) for tok in current)
+        # A word longer than a whole piece is cut (never a tag or an entity).
+        while n > budget and token[0] not in "<&":
+            k = _prefix(token, budget)
+            pieces.append(token[:k])
+            token = token[k:]
+            n = units(token)
         if token == " " and not current:
             continue
         current.append(token)
-        size += len(token)
+        size += n
     if current:
         pieces.append("".join(current))
     return [p for p in pieces if p]
@@ -152,14 +171,14 @@ def _closing(stack: list[tuple[str, str]]) -> str:
 
 
 def split_message(text: str, limit: int = MESSAGE_LIMIT) -> list[str]:
-    """Chunks of at most `limit` characters, cut only at line ends (a longer line is cut
-    at a space), never inside a tag or an entity. A cut inside formatting closes the open
-    tags at the end of one chunk and reopens them at the start of the next, so every chunk
-    is valid Telegram HTML on its own."""
+    """Chunks of at most `limit` UTF-16 units (Telegram's measure), cut only at line ends
+    (a longer line is cut at a space), never inside a tag or an entity. A cut inside
+    formatting closes the open tags at the end of one chunk and reopens them at the start
+    of the next, so every chunk is valid Telegram HTML on its own."""
     budget = max(limit - 256, limit // 2)  # room for the tags closed and reopened at a cut
     pieces: list[tuple[str, str]] = []  # (joiner to the previous piece, piece)
     for line in text.split("\n"):
-        if len(line) <= budget:
+        if units(line) <= budget:
             pieces.append(("\n", line))
             continue
         for n, piece in enumerate(_line_pieces(line, budget)):
@@ -177,7 +196,7 @@ def split_message(text: str, limit: int = MESSAGE_LIMIT) -> list[str]:
     for joiner, piece in pieces:
         after = _after(open_now, piece)
         candidate = f"{body}{joiner}{piece}" if body else piece
-        if body and len(_opening(open_at_start) + candidate + _closing(after)) > limit:
+        if body and units(_opening(open_at_start) + candidate + _closing(after)) > limit:
             emit()
             open_at_start = open_now
             body, open_now = piece, after

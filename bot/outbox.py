@@ -9,9 +9,11 @@ The edge calls `claim`, sends each row, then `done` or `refused`. What holds
   or given up (`failed` says why).
 - Each row is read, sent and marked alone: one that cannot be decrypted is marked
   failed ('unreadable') and the chat's next row goes on.
-- `release_claims` runs at start: the process holds the single-instance lock
-  (bot/instance.py), so any claim left in the file belongs to a process that died,
-  and its rows go out at once instead of after `STALE_CLAIM` seconds.
+- A claim is the live process's promise that a send is under way: its sender always
+  ends it (sent, refused, or released), so it is never taken for lost by time, which
+  once sent a slow send twice. `release_claims` runs at start: the process holds the
+  single-instance lock (bot/instance.py), so any claim left in the file belongs to a
+  process that died, and its rows go out at once.
 - `gate` bounds the sends in flight in the whole process (`outbox_parallel_sends`,
   default 1): a crash can repeat at most that many messages, since Telegram has no
   idempotency key and a send is marked the moment Telegram confirms it.
@@ -32,7 +34,6 @@ from bot.messages import Msg
 
 log = logging.getLogger(__name__)
 
-STALE_CLAIM = 120  # a claim this old (seconds) is treated as lost even while running
 # A row Telegram refuses for a passing reason (429, the network, Telegram down) is tried
 # again on every sweep, however often, until it is this old: an outage of minutes or
 # hours loses nothing. Only past this is it given up, so one row that never gets
@@ -112,13 +113,13 @@ class Outbox:
         # holds back its chat's rows until its time comes.
         where = (
             "o.sent_at IS NULL AND o.failed IS NULL "
-            "AND (o.claimed_at IS NULL OR o.claimed_at < ?) "
+            "AND o.claimed_at IS NULL "
             "AND (o.not_before IS NULL OR o.not_before <= ?) "
             "AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.chat_id = o.chat_id "
             "AND p.id < o.id AND p.sent_at IS NULL AND p.failed IS NULL "
             "AND (p.not_before IS NULL OR p.not_before <= ?))"
         )
-        params: list[object] = [now - STALE_CLAIM, now, now]
+        params: list[object] = [now, now]
         if ids is not None:
             where += f" AND o.id IN ({','.join('?' * len(ids))})"
             params += ids

@@ -217,44 +217,70 @@ async def _send_owed(
     bot: Bot, services: Services, owed: Owed, moved: list[int], unreachable: _Outage
 ) -> str:
     """Send one owed message: 'sent', 'forbidden' (blocked), 'failed' (given up), 'retry'
-    or 'moved' (its group was unlinked: it goes privately instead)."""
+    or 'moved' (its group was unlinked: it goes privately instead).
+
+    The row's claim ends here on every path (sent, refused or released): a live process
+    never lets a claim lapse by time, so nothing it is still sending is sent twice."""
     outbox = services.outbox
     async with outbox.gate:
         if unreachable.is_set():
             await outbox.release(owed)
             return "retry"
+        ended = False
         try:
-            if owed.msg.chat_id < 0:
-                rerouted = await _group_unsafe(bot, services, owed.msg.chat_id)
-                if rerouted is not None:
-                    moved += rerouted
-                    return "moved"
-            message_id = await _send_moving(bot, services, owed.msg)
-            unreachable.passed()
-            # Marked at once: a crash can then repeat only the message in flight.
-            await outbox.done([owed.id])
-        except Forbidden:
-            log.info("outbox %s: chat %s blocked the bot", owed.id, owed.msg.chat_id)
-            await outbox.refused(owed, "forbidden")
-            return "forbidden"
-        except BadRequest as exc:
-            if await _send_plainly(bot, owed.msg, exc):
-                await outbox.done([owed.id])
-                return "sent"
-            log.warning("outbox %s: Telegram refused the message (%s)", owed.id, exc.message)
-            await outbox.refused(owed, "bad_request")
-            return "failed"
-        except (RetryAfter, TimedOut, NetworkError, TelegramError) as exc:
-            log.warning("outbox %s: will retry after %s", owed.id, type(exc).__name__)
-            if isinstance(exc, NetworkError):  # TimedOut too; BadRequest is caught above
-                unreachable.failed()
+            result, message_id = await _try_owed(bot, services, owed, moved, unreachable)
+            ended = True
+        except Exception as exc:  # a bug or a database error: this row alone waits
+            log.error("outbox %s: could not be sent (%s)", owed.id, type(exc).__name__)
             await outbox.refused(owed, "retry")
+            ended = True
             return "retry"
+        finally:
+            if not ended:  # cancelled (shutting down): owed as before, for the next start
+                with suppress(Exception):
+                    await asyncio.shield(outbox.release(owed))
+    if result == "sent":
+        try:
+            await shown(bot, services, owed.msg, message_id)
+        except Exception:  # bookkeeping of keyboards never makes a sent message unsent
+            log.exception("outbox %s: sent, but its keyboard was not recorded", owed.id)
+    return result
+
+
+async def _try_owed(
+    bot: Bot, services: Services, owed: Owed, moved: list[int], unreachable: _Outage
+) -> tuple[str, int | None]:
+    """One attempt at an owed row, and what it leaves: marked sent or refused (or, for
+    'moved', failed with its group and owed privately instead)."""
+    outbox = services.outbox
     try:
-        await shown(bot, services, owed.msg, message_id)
-    except Exception:  # bookkeeping of keyboards never makes a sent message unsent
-        log.exception("outbox %s: sent, but its keyboard was not recorded", owed.id)
-    return "sent"
+        if owed.msg.chat_id < 0:
+            rerouted = await _group_unsafe(bot, services, owed.msg.chat_id)
+            if rerouted is not None:
+                moved += rerouted
+                return "moved", None
+        message_id = await _send_moving(bot, services, owed.msg)
+    except Forbidden:
+        log.info("outbox %s: chat %s blocked the bot", owed.id, owed.msg.chat_id)
+        await outbox.refused(owed, "forbidden")
+        return "forbidden", None
+    except BadRequest as exc:
+        if await _send_plainly(bot, owed.msg, exc):
+            await outbox.done([owed.id])
+            return "sent", None
+        log.warning("outbox %s: Telegram refused the message (%s)", owed.id, exc.message)
+        await outbox.refused(owed, "bad_request")
+        return "failed", None
+    except (RetryAfter, TimedOut, NetworkError, TelegramError) as exc:
+        log.warning("outbox %s: will retry after %s", owed.id, type(exc).__name__)
+        if isinstance(exc, NetworkError):  # TimedOut too; BadRequest is caught above
+            unreachable.failed()
+        await outbox.refused(owed, "retry")
+        return "retry", None
+    unreachable.passed()
+    # Marked at once: a crash can then repeat only the message in flight.
+    await outbox.done([owed.id])
+    return "sent", message_id
 
 
 async def _group_unsafe(bot: Bot, services: Services, chat_id: int) -> list[int] | None:
@@ -292,16 +318,20 @@ async def _send_plainly(bot: Bot, msg: Msg, exc: BadRequest) -> bool:
     parts = [html.unescape(p) for p in split_message(html.escape(words, quote=False))]
     if not parts:
         return False
-    log.warning("outbox: Telegram refused a message's markup; sent it plainly")
-    for n, part in enumerate(parts):
-        last = n == len(parts) - 1
-        await bot.send_message(
-            msg.chat_id,
-            part,
-            parse_mode=None,
-            protect_content=msg.protect,
-            reply_markup=markup(msg) if last else None,
-        )
+    log.warning("outbox: Telegram refused a message's markup; sending it plainly")
+    try:
+        for n, part in enumerate(parts):
+            last = n == len(parts) - 1
+            await bot.send_message(
+                msg.chat_id,
+                part,
+                parse_mode=None,
+                protect_content=msg.protect,
+                reply_markup=markup(msg) if last else None,
+            )
+    except BadRequest as again:  # refused plainly too: the caller gives the row up
+        log.warning("outbox: refused plainly too (%s)", again.message)
+        return False
     return True
 
 

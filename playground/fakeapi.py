@@ -133,6 +133,7 @@ class Fault:
     chat_id: int | None = None
     times: int = 1
     retry_after: int = 1
+    description: str = "Bad Request: simulated"  # what a 'bad_request' says
 
 
 class FakeBotAPI(BaseRequest):
@@ -148,6 +149,11 @@ class FakeBotAPI(BaseRequest):
         # group id -> supergroup id: the old id answers 400 with migrate_to_chat_id
         self.migrated: dict[int, int] = {}
         self._next_id: dict[int, int] = defaultdict(int)
+        # A test holds sends to one chat (`hold`) to act while one is in flight: `holding`
+        # is set when a send is waiting there, `release` lets every held send go on.
+        self.hold: int | None = None
+        self.holding = asyncio.Event()
+        self.release = asyncio.Event()
 
     # -- BaseRequest -------------------------------------------------------
 
@@ -178,6 +184,10 @@ class FakeBotAPI(BaseRequest):
             files = dict(request_data.multipart_data)
         if self.latency:
             await asyncio.sleep(self.latency)
+        held = api_method == "sendMessage" and _int(params.get("chat_id")) == self.hold
+        if held and not self.release.is_set():
+            self.holding.set()
+            await self.release.wait()
         return self.answer(api_method, params, files)
 
     def answer(
@@ -252,7 +262,7 @@ class FakeBotAPI(BaseRequest):
                 "description": "Forbidden: bot was blocked by the user",
             }
             return 403, json.dumps(body).encode()
-        body = {"ok": False, "error_code": 400, "description": "Bad Request: simulated"}
+        body = {"ok": False, "error_code": 400, "description": fault.description}
         return 400, json.dumps(body).encode()
 
     # -- Bot API methods ---------------------------------------------------

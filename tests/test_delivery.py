@@ -3,9 +3,11 @@ row that fails alone, a group that moved, order per chat across drains and resta
 
 from __future__ import annotations
 
+import asyncio
 import json
+from datetime import timedelta
 
-from bot.messages import Msg, split_message
+from bot.messages import TAG, Msg, split_message
 from playground.fakeapi import Fault, telegram_problem
 from playground.sim import Person, World
 from tests.helpers import checkin_now, pair_by_invite
@@ -48,6 +50,39 @@ async def test_a_reveal_with_many_line_notes_arrives_whole(
     assert shown.count("line 21: this &amp; that") >= 2
 
 
+def test_every_part_fits_as_telegram_counts_it() -> None:
+    """Was: a cut at a space left a piece longer than the limit (4,505 of 4,096), and
+    length was counted in code points while Telegram counts UTF-16 units, so 2,048
+    emoji (4,096 units) were one part Telegram refused as too long."""
+    long_word = "a " + "y" * 3000 + "&amp;" + "z" * 1500
+    emoji = "<i>" + "\U0001f600" * 3000 + "</i>\n" + "word \U0001f601 " * 900
+    for text in (long_word, emoji):
+        parts = split_message(text)
+        assert len(parts) > 1
+        for part in parts:
+            assert telegram_problem({"text": part}, "text", 4096) is None, len(part)
+        visible = "".join(TAG.sub("", p) for p in parts)
+        assert visible.count("\U0001f600") == text.count("\U0001f600")  # nothing lost
+
+
+async def test_a_reveal_of_notes_in_emoji_arrives_whole(
+    world: World, alice: Person, bob: Person
+) -> None:
+    """Was: two notes of 600 emoji made a reveal Telegram refused as too long; the plain
+    retry was refused too and raised, the claim stayed, both chats waited for ever."""
+    await pair_by_invite(world, alice, bob)
+    await checkin_now(world, alice)
+    await answer_all(world, alice, "4", note="\U0001f600" * 600)
+    await checkin_now(world, bob)
+    await answer_all(world, bob, "4", note="\U0001f601" * 600)
+    await world.tick()
+    for who in (alice, bob):
+        assert "".join(world.texts(who.id)).count("\U0001f601") >= 600
+        assert "".join(world.texts(who.id)).count("\U0001f600") >= 600
+    rows = await outbox_rows(world)
+    assert all(sent and failed is None for sent, failed in rows.values()), rows
+
+
 async def test_a_message_refused_as_malformed_is_sent_plainly(world: World, alice: Person) -> None:
     core = services(world).core
     async with core.db.tx() as conn:
@@ -55,6 +90,21 @@ async def test_a_message_refused_as_malformed_is_sent_plainly(world: World, alic
     await world.tick()
     assert world.texts(alice.id)[-1] == "half a tag & more words"
     assert (await outbox_rows(world))["broken"] == (True, None)
+
+
+async def test_a_message_refused_plainly_too_fails_alone(world: World, alice: Person) -> None:
+    """Was: the plain retry's refusal escaped the drain, the row stayed claimed and its
+    chat waited behind it for ever; every sweep raised."""
+    too_long = "Bad Request: message is too long"
+    world.api.faults.append(
+        Fault("sendMessage", "bad_request", chat_id=alice.id, times=2, description=too_long)
+    )
+    await owe(world, alice.id, "refused")
+    await owe(world, alice.id, "next")
+    await world.tick()
+    rows = await outbox_rows(world)
+    assert rows["refused"] == (False, "bad_request")
+    assert owed_texts(world, alice.id) == ["owed next"]
 
 
 async def test_an_unreadable_row_fails_alone(world: World, alice: Person, bob: Person) -> None:
@@ -131,6 +181,27 @@ async def test_a_restart_sends_a_dead_claim_at_once_and_in_order(
     assert owed_texts(world, alice.id) == []  # a live claim: its owner is sending it
     await world.restart()
     assert owed_texts(world, alice.id) == ["owed one", "owed two"]
+
+
+async def test_a_send_still_in_flight_is_never_claimed_again(
+    world: World, alice: Person, bob: Person
+) -> None:
+    """Was: a claim older than 120 s was taken for a dead one even in the live process
+    that held it, so a send still waiting (the rate limiter sitting out 429s, rows queued
+    behind the one-send gate) went out twice, with no crash at all. In a live process a
+    claim is released by its sender, always; only a restart frees another's."""
+    await pair_by_invite(world, alice, bob)
+    world.api.hold = bob.id
+    first = asyncio.create_task(world.send(alice, "/thanks for the soup"))
+    await world.api.holding.wait()  # the handler's own flush is sending to Bob
+    world.clock.advance(timedelta(minutes=10))
+    # What a sweep's drain may take now: nothing of Bob's, whose row is in flight.
+    taken = await services(world).outbox.claim()
+    assert [owed.msg.chat_id for owed in taken if owed.msg.chat_id == bob.id] == []
+    world.api.release.set()
+    await first
+    await world.tick()
+    assert sum("for the soup" in t for t in world.texts(bob.id)) == 1
 
 
 async def test_sends_in_flight_are_bounded(world: World, alice: Person, bob: Person) -> None:
