@@ -77,3 +77,23 @@ async def test_killed_mid_conflict_relays_each_turn_once(
     assert "what did you hear Alice say" in world.last_text(bob.id)
     await world.tick()
     assert len([t for t in world.texts(bob.id) if "I feel anxious about bills" in t]) == 1
+
+
+async def test_killed_before_the_actor_saw_their_step_it_comes_after_the_restart(
+    world: World, alice: Person, bob: Person
+) -> None:
+    """Was: the actor's own next screen was a direct reply, so a kill after the commit
+    lost it: Alice's chat still showed the rules, whose button now only said "from an
+    earlier step", and nothing showed her that the floor was hers (found by the real
+    process kill test, seed 60292)."""
+    await pair_by_invite(world, alice, bob)
+    await world.send(alice, "/conflict money")
+    await world.press(bob, "Now is good")
+    first = world.press(alice, "Alice speaks first")
+    await kill_during(world, "sendMessage", first, chat_id=alice.id)
+    # the restarted process sends what the dead one owed her: her step, with its buttons
+    assert "you have the floor" in world.last_text(alice.id)
+    assert "Done, over to Bob" in world.api.last(alice.id).button_texts()
+    await world.send(alice, "I feel anxious about bills")
+    await world.press(alice, "Done, over to Bob")
+    assert "what did you hear Alice say" in world.last_text(bob.id)

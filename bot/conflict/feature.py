@@ -107,43 +107,31 @@ class Conflict(Feature):
     # -- sending -------------------------------------------------------------------
 
     async def _emit(
-        self,
-        conn: Conn,
-        msgs: list[Msg],
-        out: Outcome,
-        actor_chat: int | None,
-        key: str | None = None,
+        self, conn: Conn, msgs: list[Msg], out: Outcome, key: str | None = None
     ) -> Outcome:
-        """Messages only the actor reads (their private chat) are replies; the rest, a
-        group included, is owed through the outbox, so a crash cannot lose what the other
-        partner needs. All are protected: a conversation's messages carry their words."""
-        owed: list[Msg] = []
-        for msg in (replace(each, protect=True) for each in msgs):
-            if key is None and msg.chat_id == actor_chat and msg.chat_id > 0:
-                out.reply.append(msg)
-            else:
-                owed.append(msg)
+        """Everything a step says, to anyone, is owed through the outbox in the step's own
+        transaction: a crash after the commit cannot lose what the other partner needs,
+        nor the actor's own next screen (a direct reply was lost that way, leaving the
+        actor a spent keyboard and no step), and each chat gets it in order with what
+        else it is owed. All are protected: a conversation's messages carry their words."""
+        owed = [replace(each, protect=True) for each in msgs]
         out.queued += await self.core.queue_all(conn, owed, key)
         return out
 
-    async def _private(
-        self, conn: Conn, msg: Msg, out: Outcome, actor: Actor, key: str | None
-    ) -> bool:
-        """One message to a partner's private chat; False if `key` was used already."""
+    async def _private(self, conn: Conn, msg: Msg, out: Outcome, key: str | None) -> bool:
+        """One message to a partner's private chat, owed like every step message (see
+        `_emit`); False if `key` was used already."""
         msg = replace(msg, protect=True)
-        if key is None and msg.chat_id == actor.chat_id:
-            out.reply.append(msg)
-            return True
         new = await self.core.queue(conn, msg, key)
         if new is not None:
             out.queued.append(new)
         return new is not None
 
-    async def _show(self, conn: Conn, conv: Conv, out: Outcome, actor: Actor | None) -> Outcome:
+    async def _show(self, conn: Conn, conv: Conv, out: Outcome) -> Outcome:
         msgs = await self.views.screens(conn, conv)
         if conv.state == "rules" and not conv.rules_shown:
             await self.store.set_columns(conn, conv, rules_shown=1)
-        return await self._emit(conn, msgs, out, actor.chat_id if actor else None)
+        return await self._emit(conn, msgs, out)
 
     async def _move(self, conn: Conn, conv: Conv, move: Move) -> Conv:
         return await self.store.move(conn, conv, move)
@@ -194,7 +182,7 @@ class Conflict(Feature):
             conv = await self.store.create(conn, couple.id, actor.user_id, partner, group)
             if topic:  # named at once: the same way in as a typed topic, with the same checks
                 return await self._on_text(conn, conv, actor, topic, out)
-            return await self._show(conn, conv, out, actor)
+            return await self._show(conn, conv, out)
 
     # -- text ------------------------------------------------------------------------
 
@@ -312,9 +300,7 @@ class Conflict(Feature):
             )
             return Msg(actor.user_id, body, buttons)
 
-        await self._private(
-            conn, await self.core.render(conn, actor.user_id, held), out, actor, None
-        )
+        await self._private(conn, await self.core.render(conn, actor.user_id, held), out, None)
         return out
 
     async def _group_nudge(
@@ -337,7 +323,7 @@ class Conflict(Feature):
             ),
         )
         key = f"conflict:{conv.id}:nudge:{actor.user_id}:{conv.round}:{conv.half}:{conv.state}"
-        await self._private(conn, msg, out, actor, key)
+        await self._private(conn, msg, out, key)
 
     async def _accept(
         self, conn: Conn, conv: Conv, actor: Actor, text: str, out: Outcome
@@ -352,7 +338,7 @@ class Conflict(Feature):
                 return out.say(self._too_long(actor, "topic", topic, m.TOPIC_MAX))
             move = Move("appointment", {"topic": topic})
             conv = await self._move(conn, conv, move)
-            return await self._show(conn, conv, out, actor)
+            return await self._show(conn, conv, out)
         if s == "speaking":
             since = await self.store.last_turn_id(conn, conv, "paraphrase")
             first = not await self.store.turns(conn, conv, uid, "speak", since)
@@ -362,23 +348,22 @@ class Conflict(Feature):
                 return out  # one live "Done" per bit: no new keyboard for every message
             key = "conflict.speak_ack_group" if conv.in_group else "conflict.speak_ack"
             ack = t(key, listener=names[conv.listener])
-            return out.say(
-                self.views.live(conv, Msg(actor.chat_id, ack, self._done_row(conv, names)))
-            )
+            screen = self.views.live(conv, Msg(actor.chat_id, ack, self._done_row(conv, names)))
+            return await self._emit(conn, [screen], out)
         if s == "paraphrasing":
             await self.store.add_turn(conn, conv, uid, "paraphrase", text)
             conv = await self._move(conn, conv, Move("confirming"))
-            return await self._show(conn, conv, out, actor)
+            return await self._show(conn, conv, out)
         if s == "correcting":
             await self.store.add_turn(conn, conv, uid, "correction", text)
             await self._relay(conn, conv, actor, [text], out)
             conv = await self._move(conn, conv, Move("paraphrasing", {"attempt": conv.attempt + 1}))
-            return await self._show(conn, conv, out, actor)
+            return await self._show(conn, conv, out)
         if s == "validating":
             await self.store.add_turn(conn, conv, uid, "validation", text)
             await self._relay(conn, conv, actor, [text], out)
             conv = await self._move(conn, conv, m.pass_floor(conv))
-            return await self._entered(conn, conv, out, actor)
+            return await self._entered(conn, conv, out)
         if s == "requests":
             return await self._request_text(conn, conv, actor, text, names, out)
         return out
@@ -406,9 +391,9 @@ class Conflict(Feature):
             ]
         out.queued += await self.core.queue_all(conn, msgs)
 
-    async def _entered(self, conn: Conn, conv: Conv, out: Outcome, actor: Actor | None) -> Outcome:
+    async def _entered(self, conn: Conn, conv: Conv, out: Outcome) -> Outcome:
         """Show the new step; when the floor passes, offer what the speaker kept."""
-        await self._show(conn, conv, out, actor)
+        await self._show(conn, conv, out)
         if conv.state != "speaking" or conv.speaker is None:
             return out
         kept = await self.store.turns(conn, conv, conv.speaker, "kept")
@@ -430,7 +415,7 @@ class Conflict(Feature):
             return Msg(speaker, self.core.t("conflict.kept_offer", lines=lines), buttons)
 
         msg = await self.core.render(conn, speaker, offer)
-        return await self._emit(conn, [msg], out, actor.chat_id if actor else None)
+        return await self._emit(conn, [msg], out)
 
     async def _request_text(
         self,
@@ -479,7 +464,7 @@ class Conflict(Feature):
         follow = await self._requests_next(conn, conv, uid)
         if follow is not None:
             msgs.append(follow)
-        return await self._emit(conn, msgs, out, actor.chat_id)
+        return await self._emit(conn, msgs, out)
 
     async def _requests_next(self, conn: Conn, conv: Conv, uid: int) -> Msg | None:
         """What `uid` is asked next in private mode (the group's screen is shared)."""
@@ -514,13 +499,13 @@ class Conflict(Feature):
         said = await self.views.everyone(
             conn, conv, lambda: self.core.t("conflict.committed", name=actor.first_name, text=words)
         )
-        await self._emit(conn, said, out, actor.chat_id)
-        return await self._after_decision(conn, conv, actor, out)
+        await self._emit(conn, said, out)
+        return await self._after_decision(conn, conv, out)
 
-    async def _after_decision(self, conn: Conn, conv: Conv, actor: Actor, out: Outcome) -> Outcome:
+    async def _after_decision(self, conn: Conn, conv: Conv, out: Outcome) -> Outcome:
         everything = await self.store.agreements(conn, conv.id)
         if m.settled(everything, (conv.initiator, conv.partner)):
-            return await self._show(conn, conv, out, actor)
+            return await self._show(conn, conv, out)
         return out
 
     # -- presses -------------------------------------------------------------------
@@ -573,30 +558,30 @@ class Conflict(Feature):
         t, _uid, v = self.core.t, actor.user_id, self.views
         if action == "ap":
             if arg == "now":
-                return await self._go(conn, conv, Move("rules"), out, actor)
+                return await self._go(conn, conv, Move("rules"), out)
             if arg == "later":
                 return await self._pick(conn, conv, actor, "ap", "conflict.later_pick", out)
-            return await self._schedule(conn, conv, actor, arg, out)
+            return await self._schedule(conn, conv, arg, out)
         if action == "fs":
-            return await self._go(conn, conv, m.first_speaker(conv, arg), out, actor)
+            return await self._go(conn, conv, m.first_speaker(conv, arg), out)
         if action == "dn":
             return await self._done(conn, conv, actor, out)
         if action == "kp":
             return await self._kept_choice(conn, conv, actor, arg, out)
         if action == "ok":
-            return await self._go(conn, conv, m.paraphrase_confirmed(conv), out, actor)
+            return await self._go(conn, conv, m.paraphrase_confirmed(conv), out)
         if action == "nq":
-            return await self._go(conn, conv, Move("correcting"), out, actor)
+            return await self._go(conn, conv, Move("correcting"), out)
         if action == "mo":
-            return await self._go(conn, conv, m.more_or_done(conv, arg), out, actor)
+            return await self._go(conn, conv, m.more_or_done(conv, arg), out)
         if action == "sk":
-            return await self._go(conn, conv, m.pass_floor(conv), out, actor)
+            return await self._go(conn, conv, m.pass_floor(conv), out)
         if action == "rm":
             return await self._round_menu(conn, conv, actor, arg, out)
         if action == "nr":
             return await self._no_request(conn, conv, actor, arg, out)
         if action == "fi":
-            return await self._finish(conn, conv, actor, out)
+            return await self._finish(conn, conv, out)
         if action == "sl":
             return await self._slow_down(conn, conv, actor, out)
         if action == "sr":
@@ -622,7 +607,7 @@ class Conflict(Feature):
             return await self._replace(conn, conv, actor, out)
         # "rs": bring a paused conversation back, or show exactly where an active one stands.
         if conv.state in m.WAITING:
-            return await self._resume(conn, conv, out, actor, None)
+            return await self._resume(conn, conv, out, None)
         names = await v.names(conn, conv)
         chat = actor.chat_id if not conv.in_group else conv.group_chat_id
         assert chat is not None
@@ -630,7 +615,7 @@ class Conflict(Feature):
         if screen is None:
             return out
         # In a group the other partner reads it too: owed, like every group screen.
-        return await self._emit(conn, [v.live(conv, screen)], out, actor.chat_id)
+        return await self._emit(conn, [v.live(conv, screen)], out)
 
     async def _pick(
         self,
@@ -654,7 +639,6 @@ class Conflict(Feature):
         conv: Conv,
         move: Move | None,
         out: Outcome,
-        actor: Actor,
     ) -> Outcome:
         """Make a pressed transition and show where it leads; None: an argument the step
         does not know (a forged press), refused as stale."""
@@ -662,7 +646,7 @@ class Conflict(Feature):
             out.toast = self.core.t("conflict.stale")
             return out
         conv = await self._move(conn, conv, move)
-        return await self._entered(conn, conv, out, actor)
+        return await self._entered(conn, conv, out)
 
     async def _done(self, conn: Conn, conv: Conv, actor: Actor, out: Outcome) -> Outcome:
         """The speaker's bit is complete: passed on now (private mode), then repeated back."""
@@ -674,7 +658,7 @@ class Conflict(Feature):
             return out
         await self._relay(conn, conv, actor, [x for _, x in said], out)
         conv = await self._move(conn, conv, move)
-        return await self._show(conn, conv, out, actor)
+        return await self._show(conn, conv, out)
 
     async def _kept_choice(
         self, conn: Conn, conv: Conv, actor: Actor, arg: str, out: Outcome
@@ -700,12 +684,12 @@ class Conflict(Feature):
                         Msg(conv.chats[0], t("conflict.relay", name=actor.first_name, text=x))
                         for x in texts
                     ]
-                await self._emit(conn, msgs, out, None)
+                await self._emit(conn, msgs, out)
             where = conv.chats[0] if conv.in_group else actor.user_id
             async with self.core.to(conn, where):
                 ack = t("conflict.speak_ack", listener=partner)
                 msg = self.views.live(conv, Msg(where, ack, self._done_row(conv, names)))
-            await self._emit(conn, [msg], out, actor.chat_id)
+            await self._emit(conn, [msg], out)
             out.clear_markup = True
             return out
         async with self.core.to(conn, actor.user_id):
@@ -714,7 +698,7 @@ class Conflict(Feature):
                 msg = Msg(actor.user_id, t("conflict.kept_edit", lines=lines, partner=partner))
             else:
                 msg = Msg(actor.user_id, t("conflict.kept_dropped", partner=partner))
-        await self._private(conn, msg, out, actor, None)
+        await self._private(conn, msg, out, None)
         out.clear_markup = True
         return out
 
@@ -746,7 +730,7 @@ class Conflict(Feature):
             lambda: Msg(other, self.core.t("conflict.slow_down", name=actor.first_name)),
         )
         key = f"conflict:{conv.id}:slow:{actor.user_id}:{conv.version}"
-        sent = await self._private(conn, msg, out, actor, key)
+        sent = await self._private(conn, msg, out, key)
         label = "conflict.slow_sent" if sent else "conflict.slow_sent_already"
         out.toast = self.core.t(label, partner=names[other])
         return out
@@ -766,8 +750,9 @@ class Conflict(Feature):
                     news = await self.views.everyone(
                         conn, conv, lambda: t("conflict.withdrawn_group", name=actor.first_name)
                     )
-                    return await self._emit(conn, news, out, actor.chat_id)
-                return out.say(Msg(actor.chat_id, t("conflict.withdrawn_private", partner=partner)))
+                    return await self._emit(conn, news, out)
+                taken_back = Msg(actor.chat_id, t("conflict.withdrawn_private", partner=partner))
+                return await self._emit(conn, [taken_back], out)
         if what == "paraphrase":
             last = await self.store.last_turn_id(conn, conv, "paraphrase")
             await self.store.set_kind(conn, [last], "withdrawn", conv.round)
@@ -775,14 +760,12 @@ class Conflict(Feature):
             news = await self.views.everyone(
                 conn, conv, lambda: t("conflict.withdrawn_paraphrase", name=actor.first_name)
             )
-            await self._emit(conn, news, out, actor.chat_id)
-            return await self._show(conn, conv, out, actor)
+            await self._emit(conn, news, out)
+            return await self._show(conn, conv, out)
         out.toast = t("conflict.nothing_to_withdraw")
         return out
 
-    async def _schedule(
-        self, conn: Conn, conv: Conv, actor: Actor, code: str, out: Outcome
-    ) -> Outcome:
+    async def _schedule(self, conn: Conn, conv: Conv, code: str, out: Outcome) -> Outcome:
         quiet = await self.store.quiet(conn, conv)
         tz = quiet.tz
         now = self.core.clock.now()
@@ -800,7 +783,7 @@ class Conflict(Feature):
                 when=schedule.human(until, tz, self.core.lang),
             ),
         )
-        return await self._emit(conn, said, out, actor.chat_id)
+        return await self._emit(conn, said, out)
 
     async def _break(
         self, conn: Conn, conv: Conv, actor: Actor, code: str, out: Outcome
@@ -841,12 +824,10 @@ class Conflict(Feature):
                 else:
                     buttons = rows([ask, other_time])
                 msgs.append(self.views.live(conv, Msg(chat, text, buttons)))
-        await self._emit(conn, msgs, out, actor.chat_id)
+        await self._emit(conn, msgs, out)
         if not moved:  # one short self-soothing idea, for the one who needed the break
             soothe = await self.core.render(conn, caller, lambda: Msg(caller, t("conflict.soothe")))
-            await self._private(
-                conn, soothe, out, actor, f"conflict:{conv.id}:soothe:{conv.version}"
-            )
+            await self._private(conn, soothe, out, f"conflict:{conv.id}:soothe:{conv.version}")
         return out
 
     async def _ask_ready(self, conn: Conn, conv: Conv, actor: Actor, out: Outcome) -> Outcome:
@@ -868,9 +849,7 @@ class Conflict(Feature):
                 rows([self.views.b(conv, "conflict.b_back_now", "rs")]),
             ),
         )
-        sent = await self._private(
-            conn, msg, out, actor, f"conflict:{conv.id}:ready:{conv.version}"
-        )
+        sent = await self._private(conn, msg, out, f"conflict:{conv.id}:ready:{conv.version}")
         label = "conflict.ready_asked" if sent else "conflict.ready_asked_already"
         out.toast = self.core.t(label, name=names[caller])
         return out
@@ -880,7 +859,6 @@ class Conflict(Feature):
         conn: Conn,
         conv: Conv,
         out: Outcome,
-        actor: Actor | None,
         key: str | None,
     ) -> Outcome:
         """Back from a break, a park or the agreed appointment, with a one-line recap."""
@@ -901,7 +879,7 @@ class Conflict(Feature):
         msgs = await self.views.everyone(conn, conv, recap) + await self.views.screens(conn, conv)
         if conv.state == "rules" and not conv.rules_shown:
             await self.store.set_columns(conn, conv, rules_shown=1)
-        return await self._emit(conn, msgs, out, actor.chat_id if actor else None, key)
+        return await self._emit(conn, msgs, out, key)
 
     async def _round_menu(
         self, conn: Conn, conv: Conv, actor: Actor, arg: str, out: Outcome
@@ -909,7 +887,7 @@ class Conflict(Feature):
         uid, t = actor.user_id, self.core.t
         if arg == "more":
             conv = await self._move(conn, conv, m.another_round(conv))
-            return await self._entered(conn, conv, out, actor)
+            return await self._entered(conn, conv, out)
         if arg != "heard":
             out.toast = t("conflict.stale")
             return out
@@ -925,9 +903,9 @@ class Conflict(Feature):
                 conv,
                 lambda: t("conflict.heard_vote", name=names[uid], partner=names[conv.other(uid)]),
             )
-            return await self._emit(conn, said, out, actor.chat_id)
+            return await self._emit(conn, said, out)
         conv = await self._move(conn, conv, Move("requests", {"heard_by": None}))
-        return await self._show(conn, conv, out, actor)
+        return await self._show(conn, conv, out)
 
     async def _no_request(
         self, conn: Conn, conv: Conv, actor: Actor, arg: str, out: Outcome
@@ -946,8 +924,8 @@ class Conflict(Feature):
         follow = await self._requests_next(conn, conv, uid)
         if follow is not None:
             msgs.append(follow)
-        await self._emit(conn, msgs, out, actor.chat_id)
-        return await self._after_decision(conn, conv, actor, out)
+        await self._emit(conn, msgs, out)
+        return await self._after_decision(conn, conv, out)
 
     async def _decide(
         self,
@@ -997,8 +975,8 @@ class Conflict(Feature):
                     )
                     mine = chat in (actor.user_id, conv.group_chat_id)
                     msgs.append(Msg(chat, text, change if mine else ()))
-            await self._emit(conn, msgs, out, actor.chat_id)
-            return await self._after_decision(conn, conv, actor, out)
+            await self._emit(conn, msgs, out)
+            return await self._after_decision(conn, conv, out)
         if status == "accepted":  # an offer: already in its doer's own words
             await self.store.set_agreement(
                 conn, agreement.id, "accepted", follow_up_at=now + m.FOLLOW_UP_AFTER
@@ -1011,8 +989,8 @@ class Conflict(Feature):
             said = await self.views.everyone(
                 conn, conv, lambda: t("conflict.offer_welcome", text=agreement.text)
             )
-            await self._emit(conn, said, out, actor.chat_id)
-            return await self._after_decision(conn, conv, actor, out)
+            await self._emit(conn, said, out)
+            return await self._after_decision(conn, conv, out)
         # willing: the doer now says it in their own words, from a prefilled suggestion
         await self.store.set_agreement(conn, agreement.id, "willing")
         await self.store.touch(conn, conv)
@@ -1036,9 +1014,9 @@ class Conflict(Feature):
             if chat != doer or conv.in_group:
                 async with self.core.to(conn, chat):
                     others.append(Msg(chat, t("conflict.willing", name=names[doer])))
-        return await self._emit(conn, [*others, ask], out, actor.chat_id)
+        return await self._emit(conn, [*others, ask], out)
 
-    async def _finish(self, conn: Conn, conv: Conv, actor: Actor, out: Outcome) -> Outcome:
+    async def _finish(self, conn: Conn, conv: Conv, out: Outcome) -> Outcome:
         everything = await self.store.agreements(conn, conv.id)
         if not m.settled(everything, (conv.initiator, conv.partner)):
             out.toast = self.core.t("conflict.stale")
@@ -1048,7 +1026,7 @@ class Conflict(Feature):
         said = await self.views.everyone(
             conn, conv, lambda: self.views.summary(conn, conv, everything)
         )
-        return await self._emit(conn, said, out, actor.chat_id)
+        return await self._emit(conn, said, out)
 
     async def _end(self, conn: Conn, conv: Conv, actor: Actor, out: Outcome) -> Outcome:
         agreements = [
@@ -1073,7 +1051,7 @@ class Conflict(Feature):
             return said
 
         said = await self.views.everyone(conn, conv, text)
-        return await self._emit(conn, said, out, actor.chat_id)
+        return await self._emit(conn, said, out)
 
     async def _replace(self, conn: Conn, conv: Conv, actor: Actor, out: Outcome) -> Outcome:
         """A conversation that never began gives way to a new one, with a word to both."""
@@ -1086,14 +1064,14 @@ class Conflict(Feature):
         said = await self.views.everyone(
             conn, old, lambda: self.core.t("conflict.replaced", topic=old.topic)
         )
-        await self._emit(conn, said, out, actor.chat_id)
+        await self._emit(conn, said, out)
         couple = await self.core.couple_by_id(conn, conv.couple_id)
         assert couple is not None
         group = actor.chat_id if not actor.private else None
         new = await self.store.create(
             conn, couple.id, actor.user_id, couple.partner_of(actor.user_id), group
         )
-        return await self._show(conn, new, out, actor)
+        return await self._show(conn, new, out)
 
     # -- time ------------------------------------------------------------------------
 
@@ -1111,7 +1089,7 @@ class Conflict(Feature):
                 ):
                     continue
                 out = await self._resume(
-                    conn, conv, Outcome(), None, f"conflict:{cid}:resume:{conv.version}"
+                    conn, conv, Outcome(), f"conflict:{cid}:resume:{conv.version}"
                 )
                 queued += out.queued
         for cid in await self.store.due("park_at", m.ACTIVE):
