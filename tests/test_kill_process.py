@@ -419,6 +419,25 @@ def conversation_step(h: Harness, uid: int, n: int) -> bool:
     return True
 
 
+def resume(h: Harness, uid: int) -> None:
+    """/conflict, then Resume on its answer: where the conversation stands, shown again.
+
+    Each waits for its own answer (a newer message), never for a button an older message
+    already shows: the driver once sent /conflict and Resume dozens of times in a few
+    milliseconds that way, the bot's replies queued behind Telegram's one message a
+    second per chat, and after a kill the backlog (thousands of presses, delivered
+    again) kept the bot busy past the test's time budget."""
+    count = len(h.chat(uid))
+    h.say(uid, "/conflict")
+    answered = h.until(
+        lambda: len(h.chat(uid)) > count and "Resume" in h.buttons(uid), "/conflict's answer", 15
+    )
+    if answered:
+        before = h.snapshot(uid)
+        h.press(uid, "Resume")
+        h.until(lambda: h.snapshot(uid) != before, "the step shown again", 15)
+
+
 def conversation_turns(h: Harness) -> list[tuple[int, int, str, str]]:
     """(round, user, kind, text) of every committed turn, in the order committed."""
     conn = sqlite3.connect(h.db)
@@ -464,9 +483,7 @@ def test_sigkill_during_a_conversation_loses_and_reorders_nothing(tmp_path: Path
             idle = 0 if acted else idle + 1
             if idle >= 3:  # a step lost with a killed process: Resume shows where things are
                 for uid in (ALICE, BOB):
-                    h.say(uid, "/conflict")
-                    if h.until(lambda uid=uid: "Resume" in h.buttons(uid), "Resume", 4):
-                        h.press(uid, "Resume")
+                    resume(h, uid)
                 idle = 0
         assert h.kills >= wanted_kills // 2, (
             f"only {h.kills} kills in the time budget",
