@@ -435,7 +435,7 @@ class DataRights:
                 "DELETE FROM outbox WHERE sent_at IS NULL AND chat_id IN (?, ?)",
                 (partner, couple.group_chat_id if couple.group_chat_id is not None else 0),
             )
-            await self.pairing.dissolve(conn, couple)
+            queued += await self.pairing.dissolve(conn, couple)
         # Rows addressed to them, and rows whose key ends in their id (e.g. a note to the
         # partner that they were unreachable: 'ci:7:unreachable:<id>').
         await conn.execute(

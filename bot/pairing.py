@@ -558,9 +558,7 @@ class Pairing:
             if couple is None:
                 couple = await self._create_couple(conn, first, second, chat)
             else:
-                await conn.execute(
-                    "UPDATE couples SET group_chat_id = ? WHERE id = ?", (chat, couple.id)
-                )
+                out.queued += await self._set_group(conn, couple, chat, "group_changed")
                 await conn.execute(
                     "UPDATE invites SET used_at = ? WHERE couple_id = ? AND kind = 'group' "
                     "AND used_at IS NULL",
@@ -610,13 +608,7 @@ class Pairing:
             couple = await self.core.couple_by_group(conn, chat_id)
             if couple is None:
                 return out
-            await conn.execute("UPDATE couples SET group_chat_id = NULL WHERE id = ?", (couple.id,))
-            # A conversation held in that group goes on through both private chats.
-            await conn.execute(
-                "UPDATE conflict_conversations SET group_chat_id = NULL "
-                "WHERE couple_id = ? AND state NOT IN ('closed', 'ended')",
-                (couple.id,),
-            )
+            out.queued += await self._set_group(conn, couple, None, "bot_removed")
             told = []
             for u in couple.users:
                 async with self.core.to(conn, u):
@@ -631,39 +623,79 @@ class Pairing:
             couple = await self.core.couple_by_group(conn, chat_id)
             if couple is None or all(couple.has(u) for u in user_ids):
                 return out
-            out.queued += await self._unlink_shared(conn, couple, chat_id)
+            out.queued += await self._unlink_shared(conn, couple, chat_id, "stranger")
         return out
 
-    async def group_checked(self, chat_id: int, member_count: int) -> list[int] | None:
-        """Before private content goes to a group: None if it may (not a couple's group, or
-        only the two partners and the bot in it); else the group is unlinked at once and
-        what it was owed goes privately (the new outbox ids)."""
-        if member_count <= 3:
+    async def member_left(self, chat_id: int, user_id: int) -> Outcome:
+        """Someone left a group: a partner leaving ends its use as the couple's group."""
+        out = Outcome()
+        async with self.core.db.tx() as conn:
+            couple = await self.core.couple_by_group(conn, chat_id)
+            if couple is None or not couple.has(user_id):
+                return out
+            out.queued += await self._unlink_shared(conn, couple, chat_id, "partner_left")
+        return out
+
+    async def group_partners(self, chat_id: int) -> tuple[int, int] | None:
+        """The two partners whose linked group this is (None: not a couple's group)."""
+        async with self.core.db.look() as conn:
+            couple = await self.core.couple_by_group(conn, chat_id)
+        return None if couple is None else couple.users
+
+    async def group_checked(
+        self, chat_id: int, member_count: int, partners_present: bool
+    ) -> list[int] | None:
+        """Before anything goes to a couple's group: None if it may (exactly the two
+        partners and the bot in it); else the group is unlinked at once and what it was
+        owed goes privately (the new outbox ids). The count alone is not enough: once a
+        partner has left, one stranger makes three again."""
+        if member_count == 3 and partners_present:
             return None
+        why = "stranger" if member_count > 3 or partners_present else "partner_left"
         async with self.core.db.tx() as conn:
             couple = await self.core.couple_by_group(conn, chat_id)
             if couple is None:
                 return None
-            return await self._unlink_shared(conn, couple, chat_id)
+            return await self._unlink_shared(conn, couple, chat_id, why)
 
-    async def _unlink_shared(self, conn: Conn, couple: Couple, chat_id: int) -> list[int]:
-        """Someone else is in the couple's group: nothing of theirs may reach it any more."""
-        log.info("couple %s: someone else joined group %s; unlinked", couple.id, chat_id)
-        await conn.execute("UPDATE couples SET group_chat_id = NULL WHERE id = ?", (couple.id,))
+    async def _set_group(self, conn: Conn, couple: Couple, chat: int | None, why: str) -> list[int]:
+        """The one place a couple's group changes (a new group, or none). An open
+        conversation held in the old group follows (to the new group, or to both private
+        chats), and what the old group was still owed goes to both private chats instead:
+        nothing of theirs may reach a group that is no longer theirs. Returns the new
+        outbox ids."""
+        old = couple.group_chat_id
+        await conn.execute("UPDATE couples SET group_chat_id = ? WHERE id = ?", (chat, couple.id))
+        if old is None or old == chat:
+            return []
         await conn.execute(
-            "UPDATE conflict_conversations SET group_chat_id = NULL "
-            "WHERE couple_id = ? AND state NOT IN ('closed', 'ended')",
-            (couple.id,),
+            "UPDATE conflict_conversations SET group_chat_id = ?, live_initiator = NULL, "
+            "live_partner = NULL WHERE couple_id = ? AND group_chat_id = ? "
+            "AND state NOT IN ('closed', 'ended')",
+            (chat, couple.id, old),
+        )
+        return await self.core.reroute_owed(conn, old, couple.users, why)
+
+    async def _unlink_shared(self, conn: Conn, couple: Couple, chat_id: int, why: str) -> list[int]:
+        """The couple's group holds someone else, or lacks one of them: nothing of theirs
+        may reach it any more. `why`: 'stranger' or 'partner_left'."""
+        log.info(
+            "couple %s: group %s is no longer theirs alone (%s); unlinked", couple.id, chat_id, why
+        )
+        private, public = (
+            ("group.stranger_unlinked", "group.unlinked_public")
+            if why == "stranger"
+            else ("group.partner_left_unlinked", "group.left_public")
         )
         queued: list[int] = []
         for user in couple.users:  # each partner reads it in their own language
             async with self.core.to(conn, user):
-                told = Msg(user, self.core.t("group.stranger_unlinked"))
+                told = Msg(user, self.core.t(private))
             queued += await self.core.queue_all(conn, [told])
-        queued += await self.core.reroute_owed(conn, chat_id, couple.users, "group_unlinked")
+        queued += await self._set_group(conn, couple, None, "group_unlinked")
         async with self.core.to(conn, chat_id):
-            public = Msg(chat_id, self.core.t("group.unlinked_public"))
-        queued += await self.core.queue_all(conn, [public])
+            notice = Msg(chat_id, self.core.t(public))
+        queued += await self.core.queue_all(conn, [notice])
         return queued
 
     async def set_reachable(self, user_id: int, reachable: bool) -> None:
@@ -750,7 +782,7 @@ class Pairing:
                 return out.say(
                     Msg(actor.chat_id, self.core.t("unpair.kept"), edit_message_id=message_id)
                 )
-            await self.dissolve(conn, couple)
+            out.queued += await self.dissolve(conn, couple)
             out.say(Msg(actor.chat_id, self.core.t("unpair.done"), edit_message_id=message_id))
             partner = couple.partner_of(actor.user_id)
             async with self.core.to(conn, partner):
@@ -758,11 +790,15 @@ class Pairing:
             out.queued += await self.core.queue_all(conn, [told])
         return out
 
-    async def dissolve(self, conn: Conn, couple: Couple) -> None:
+    async def dissolve(self, conn: Conn, couple: Couple) -> list[int]:
+        """The pair ends: every flow of theirs with it. What their group was still owed
+        goes to both private chats (returned: the new outbox ids), never to a group that
+        is nobody's now."""
         now = self.core.now()
+        queued = await self._set_group(conn, couple, None, "unpaired")
         await conn.execute(
-            "UPDATE couples SET stage = 'dissolved', dissolved_at = ?, next_due_at = NULL, "
-            "group_chat_id = NULL WHERE id = ?",
+            "UPDATE couples SET stage = 'dissolved', dissolved_at = ?, next_due_at = NULL "
+            "WHERE id = ?",
             (now, couple.id),
         )
         await conn.execute("DELETE FROM members WHERE couple_id = ?", (couple.id,))
@@ -785,3 +821,4 @@ class Pairing:
         await conn.executemany(
             "UPDATE users SET awaiting = NULL WHERE id = ?", [(u,) for u in couple.users]
         )
+        return queued

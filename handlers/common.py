@@ -284,15 +284,21 @@ async def _try_owed(
 
 
 async def _group_unsafe(bot: Bot, services: Services, chat_id: int) -> list[int] | None:
-    """Membership is re-checked before anything goes to a group: a couple's group with
-    anyone else in it is unlinked on the spot (bot/pairing.py) instead of sent to."""
+    """Membership is re-checked before anything goes to a couple's group: exactly the two
+    partners and the bot, or it is unlinked on the spot (bot/pairing.py) instead of sent
+    to, and what it was owed goes privately (the new outbox ids). None: it may be sent."""
+    partners = await services.pairing.group_partners(chat_id)
+    if partners is None:  # no couple's group: it holds nothing of a couple
+        return None
     try:
         count = await bot.get_chat_member_count(chat_id)
     except ChatMigrated as exc:
         await services.outbox.moved(chat_id, exc.new_chat_id)
         chat_id = exc.new_chat_id
         count = await bot.get_chat_member_count(chat_id)
-    return await services.pairing.group_checked(chat_id, count)
+    inspector = BotInspector(bot)
+    present = count == 3 and all([await inspector.is_member(chat_id, u) for u in partners])
+    return await services.pairing.group_checked(chat_id, count, present)
 
 
 async def _send_moving(bot: Bot, services: Services, msg: Msg) -> int | None:

@@ -75,17 +75,30 @@ async def members_joined(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
         await deliver(update, context, out)
 
 
+async def member_left(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Someone left a group (the service message every group sends the bot)."""
+    assert update.message is not None and update.message.left_chat_member is not None
+    gone = update.message.left_chat_member.id
+    if gone != context.bot.id:  # the bot's own leaving is a my_chat_member update
+        out = await svc(context).pairing.member_left(update.message.chat.id, gone)
+        await deliver(update, context, out)
+
+
 async def member_changed(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """A chat_member update (sent while the bot is an admin): someone became a member."""
+    """A chat_member update (sent while the bot is an admin): someone joined or left."""
     change = update.chat_member
     assert change is not None
     was = change.old_chat_member.status in _PRESENT
     now = change.new_chat_member.status in _PRESENT
     user = change.new_chat_member.user
-    if now and not was and user.id != context.bot.id:
-        await deliver(
-            update, context, await svc(context).pairing.members_joined(change.chat.id, [user.id])
-        )
+    if user.id == context.bot.id or was == now:
+        return
+    pairing = svc(context).pairing
+    if now:
+        out = await pairing.members_joined(change.chat.id, [user.id])
+    else:
+        out = await pairing.member_left(change.chat.id, user.id)
+    await deliver(update, context, out)
 
 
 async def group_moved(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -191,6 +204,7 @@ def register(app: Application) -> None:
     app.add_handler(ChatMemberHandler(my_membership, ChatMemberHandler.MY_CHAT_MEMBER))
     app.add_handler(ChatMemberHandler(member_changed, ChatMemberHandler.CHAT_MEMBER))
     app.add_handler(MessageHandler(filters.StatusUpdate.NEW_CHAT_MEMBERS, members_joined))
+    app.add_handler(MessageHandler(filters.StatusUpdate.LEFT_CHAT_MEMBER, member_left))
     app.add_handler(MessageHandler(filters.StatusUpdate.MIGRATE, group_moved))
     app.add_error_handler(on_error)
 
