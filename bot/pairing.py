@@ -475,103 +475,151 @@ class Pairing:
         )
 
     async def group_vote(self, actor: Actor, inspector: ChatInspector) -> Outcome:
-        """A press on "I'm in". The second distinct press runs the membership checks."""
+        """A press on "I'm in". The second distinct press runs the membership checks.
+
+        Telegram is asked about the members before the one transaction that records the
+        vote and, with the second, links the group: a vote is never committed (with the
+        update's mark) while its link is still to come, which a kill in between once
+        left undone for good, every later press answering "you're already in"."""
         out = Outcome()
         chat = actor.chat_id
+        async with self.core.db.look() as conn:  # reads only: no mark yet
+            refused, voters = await self._vote_state(conn, actor, out)
+        if refused:
+            return out
+        checks = await self._members(chat, voters[0], actor.user_id, inspector) if voters else None
         async with self.core.db.tx() as conn:
             await self.core.touch_user(conn, actor)
-            linked = await self.core.couple_by_group(conn, chat)
-            if linked is not None:
-                key = "group.you_are_linked" if linked.has(actor.user_id) else "group.not_for_you"
-                out.toast, out.alert = self.core.t(key), True
+            # Updates of one chat run in order (handlers/processor.py), so what was read
+            # above still holds; read again all the same, inside the transaction.
+            refused, now = await self._vote_state(conn, actor, out)
+            if refused:
                 return out
-            voters = [
-                r["user_id"]
-                for r in await fetch_all(
-                    conn,
-                    "SELECT user_id FROM group_votes WHERE chat_id = ? ORDER BY at, rowid",
-                    (chat,),
+            if not now:
+                await conn.execute(
+                    "INSERT INTO group_votes (chat_id, user_id, at) VALUES (?, ?, ?)",
+                    (chat, actor.user_id, self.core.now()),
                 )
-            ]
-            if actor.user_id in voters:
-                out.toast = self.core.t("group.already_in")
-                return out
-            own = await self.core.couple_of(conn, actor.user_id)
-            # Already paired: fine if the other voter (if any yet) is the partner.
-            if own is not None and voters and not own.has(voters[0]):
-                partner = await self.core.first_name(conn, own.partner_of(actor.user_id))
-                out.toast, out.alert = self.core.t("group.paired_elsewhere", partner=partner), True
-                return out
-            await conn.execute(
-                "INSERT INTO group_votes (chat_id, user_id, at) VALUES (?, ?, ?)",
-                (chat, actor.user_id, self.core.now()),
-            )
-            voters.append(actor.user_id)
-            if len(voters) == 1:
                 out.toast = self.core.t("group.in_waiting")
                 return out.say(Msg(chat, self.core.t("group.first_in", name=actor.first_name)))
-        return await self._link_group(chat, voters[0], voters[1], inspector, out)
+            if checks is None or now[0] != voters[0]:  # cannot happen (see above): say so
+                out.toast, out.alert = self.core.t("common.stale"), True
+                return out
+            return await self._link_in(conn, chat, now[0], actor.user_id, checks, out)
+
+    async def _vote_state(self, conn: Conn, actor: Actor, out: Outcome) -> tuple[bool, list[int]]:
+        """(refused, the earlier voters) for a press on "I'm in"; a refusal's toast is set."""
+        chat = actor.chat_id
+        linked = await self.core.couple_by_group(conn, chat)
+        if linked is not None:
+            key = "group.you_are_linked" if linked.has(actor.user_id) else "group.not_for_you"
+            out.toast, out.alert = self.core.t(key), True
+            return True, []
+        voters = [
+            r["user_id"]
+            for r in await fetch_all(
+                conn,
+                "SELECT user_id FROM group_votes WHERE chat_id = ? ORDER BY at, rowid",
+                (chat,),
+            )
+        ]
+        if actor.user_id in voters:
+            out.toast = self.core.t("group.already_in")
+            return True, voters
+        own = await self.core.couple_of(conn, actor.user_id)
+        # Already paired: fine if the other voter (if any yet) is the partner.
+        if own is not None and voters and not own.has(voters[0]):
+            partner = await self.core.first_name(conn, own.partner_of(actor.user_id))
+            out.toast, out.alert = self.core.t("group.paired_elsewhere", partner=partner), True
+            return True, voters
+        return False, voters
 
     async def group_start(self, actor: Actor, token: str, inspector: ChatInspector) -> Outcome:
-        """`/start <token>` in a group: the bot was added through a `?startgroup=` link."""
+        """`/start <token>` in a group: the bot was added through a `?startgroup=` link.
+        As with the votes, Telegram is asked first and the link is one transaction."""
         out = Outcome()
+        async with self.core.db.look() as conn:  # reads only: no mark yet
+            couple = await self._group_invite(conn, actor, token)
+        if couple is None:
+            return out.say(Msg(actor.chat_id, self.core.t("group.bad_link")))
+        checks = await self._members(actor.chat_id, couple.user_a, couple.user_b, inspector)
         async with self.core.db.tx() as conn:
             await self.core.touch_user(conn, actor)
-            row = None
-            if TOKEN_RE.match(token):
-                row = await fetch_one(
-                    conn,
-                    "SELECT couple_id FROM invites WHERE token_hash = ? AND kind = 'group' "
-                    "AND used_at IS NULL AND expires_at > ?",
-                    (token_hash(token), self.core.now()),
-                )
-            couple = await self.core.couple_by_id(conn, row["couple_id"]) if row else None
-            if couple is None or not couple.has(actor.user_id):
+            if await self._group_invite(conn, actor, token) is None:
                 return out.say(Msg(actor.chat_id, self.core.t("group.bad_link")))
-        return await self._link_group(actor.chat_id, couple.user_a, couple.user_b, inspector, out)
+            return await self._link_in(
+                conn, actor.chat_id, couple.user_a, couple.user_b, checks, out
+            )
 
-    async def _link_group(
-        self, chat: int, first: int, second: int, inspector: ChatInspector, out: Outcome
-    ) -> Outcome:
-        # Ask Telegram outside the transaction: never hold the database across the network.
+    async def _group_invite(self, conn: Conn, actor: Actor, token: str) -> Couple | None:
+        """The couple a group link is for, if it is valid and `actor` is one of them."""
+        if not TOKEN_RE.match(token):
+            return None
+        row = await fetch_one(
+            conn,
+            "SELECT couple_id FROM invites WHERE token_hash = ? AND kind = 'group' "
+            "AND used_at IS NULL AND expires_at > ?",
+            (token_hash(token), self.core.now()),
+        )
+        couple = await self.core.couple_by_id(conn, row["couple_id"]) if row else None
+        return couple if couple is not None and couple.has(actor.user_id) else None
+
+    @staticmethod
+    async def _members(
+        chat: int, first: int, second: int, inspector: ChatInspector
+    ) -> tuple[list[bool], int]:
+        """What Telegram says of the group: are both in it, and how many are there. Asked
+        outside any transaction: the database is never held across the network."""
         members_ok = [await inspector.is_member(chat, u) for u in (first, second)]
-        count = await inspector.member_count(chat)
-        async with self.core.db.tx() as conn:
-            names = [await self.core.first_name(conn, u) for u in (first, second)]
-            problem = None
-            if not all(members_ok):
-                missing = [n for n, ok in zip(names, members_ok, strict=True) if not ok]
-                problem = self.core.t("group.partner_missing", names=self.core.and_list(missing))
-            elif count != 3:
-                problem = self.core.t("group.stranger", count=count)
-            couples = [await self.core.couple_of(conn, u) for u in (first, second)]
-            if problem is None:
-                for name, c in zip(names, couples, strict=True):
-                    if c is not None and not (c.has(first) and c.has(second)):
-                        problem = self.core.t("group.someone_paired_elsewhere", name=name)
-            if problem is None and await self.core.couple_by_group(conn, chat) is not None:
-                problem = self.core.t("group.not_for_you")
-            await conn.execute("DELETE FROM group_votes WHERE chat_id = ?", (chat,))
-            if problem is not None:
-                return out.say(Msg(chat, problem + "\n\n" + self.core.t("common.nothing_changed")))
-            couple = couples[0]
-            if couple is None:
-                couple = await self._create_couple(conn, first, second, chat)
-            else:
-                out.queued += await self._set_group(conn, couple, chat, "group_changed")
-                await conn.execute(
-                    "UPDATE invites SET used_at = ? WHERE couple_id = ? AND kind = 'group' "
-                    "AND used_at IS NULL",
-                    (self.core.now(), couple.id),
-                )
-                couple = await self.core.couple_by_id(conn, couple.id)
-                assert couple is not None
-            out.say(Msg(chat, self.core.t("group.linked", a=names[0], b=names[1])))
-            waiting = await self._private_status(conn, couple)
-            if waiting is not None:
-                out.say(waiting)
-            if couple.stage != "active":
-                out.say(await self._onboarding_prompt(conn, couple, chat))
+        return members_ok, await inspector.member_count(chat)
+
+    async def _link_in(
+        self,
+        conn: Conn,
+        chat: int,
+        first: int,
+        second: int,
+        checks: tuple[list[bool], int],
+        out: Outcome,
+    ) -> Outcome:
+        """Link `chat` to the pair of `first` and `second` (a new couple, or theirs), in
+        the caller's transaction, or say why not; the group's votes are spent either way."""
+        members_ok, count = checks
+        names = [await self.core.first_name(conn, u) for u in (first, second)]
+        problem = None
+        if not all(members_ok):
+            missing = [n for n, ok in zip(names, members_ok, strict=True) if not ok]
+            problem = self.core.t("group.partner_missing", names=self.core.and_list(missing))
+        elif count != 3:
+            problem = self.core.t("group.stranger", count=count)
+        couples = [await self.core.couple_of(conn, u) for u in (first, second)]
+        if problem is None:
+            for name, c in zip(names, couples, strict=True):
+                if c is not None and not (c.has(first) and c.has(second)):
+                    problem = self.core.t("group.someone_paired_elsewhere", name=name)
+        if problem is None and await self.core.couple_by_group(conn, chat) is not None:
+            problem = self.core.t("group.not_for_you")
+        await conn.execute("DELETE FROM group_votes WHERE chat_id = ?", (chat,))
+        if problem is not None:
+            return out.say(Msg(chat, problem + "\n\n" + self.core.t("common.nothing_changed")))
+        couple = couples[0]
+        if couple is None:
+            couple = await self._create_couple(conn, first, second, chat)
+        else:
+            out.queued += await self._set_group(conn, couple, chat, "group_changed")
+            await conn.execute(
+                "UPDATE invites SET used_at = ? WHERE couple_id = ? AND kind = 'group' "
+                "AND used_at IS NULL",
+                (self.core.now(), couple.id),
+            )
+            couple = await self.core.couple_by_id(conn, couple.id)
+            assert couple is not None
+        out.say(Msg(chat, self.core.t("group.linked", a=names[0], b=names[1])))
+        waiting = await self._private_status(conn, couple)
+        if waiting is not None:
+            out.say(waiting)
+        if couple.stage != "active":
+            out.say(await self._onboarding_prompt(conn, couple, chat))
         return out
 
     async def _private_status(self, conn: Conn, couple: Couple) -> Msg | None:

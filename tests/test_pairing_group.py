@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from playground.fakeapi import Fault
 from playground.sim import Person, World
 from tests.helpers import checkin_now, pair_by_invite, state
 
@@ -149,3 +150,61 @@ async def test_blocking_in_private_marks_unreachable(
     await world.send(bob, "/start")  # coming back makes him reachable again
     await checkin_now(world, bob)
     assert "1/5" in world.last_text(bob.id)
+
+
+async def test_a_kill_while_linking_loses_neither_the_vote_nor_the_link(
+    world: World, alice: Person, bob: Person
+) -> None:
+    """Was: Bob's vote committed (with the update's mark) before Telegram was asked about
+    the members, and the link in a second transaction: killed between, the redelivery
+    was dropped as handled, every later press said "you're already in", and the group
+    was never linked."""
+    from tests.test_faults_kill import kill_during
+    from tests.test_group_watch import group_of
+
+    await pair_by_invite(world, alice, bob)
+    world.make_group(GROUP, alice, bob)
+    await world.add_bot(GROUP, alice)
+    await world.press(alice, "I'm in", chat_id=GROUP)
+    await kill_during(world, "getChatMember", world.press(bob, "I'm in", chat_id=GROUP))
+    await world.redeliver()  # Telegram's redelivery of the press it never saw confirmed
+    assert await group_of(world, alice) == GROUP
+    assert world.said(GROUP, "Alice and Bob")
+
+
+async def test_a_failed_link_says_nothing_was_saved_and_a_second_press_links(
+    world: World, alice: Person, bob: Person
+) -> None:
+    """Was: "That was saved, no need to send it again" while the group stayed unlinked,
+    and every later press answered "you're already in"."""
+    from tests.test_group_watch import group_of
+
+    await pair_by_invite(world, alice, bob)
+    world.make_group(GROUP, alice, bob)
+    await world.add_bot(GROUP, alice)
+    await world.press(alice, "I'm in", chat_id=GROUP)
+    world.raise_errors = False
+    world.api.faults.append(Fault("getChatMember", "network"))
+    await world.press(bob, "I'm in", chat_id=GROUP)
+    world.errors.clear()
+    world.raise_errors = True
+    assert "nothing was saved" in last_toast(world)
+    await world.press(bob, "I'm in", chat_id=GROUP)
+    assert await group_of(world, alice) == GROUP
+
+
+async def test_a_kill_while_linking_by_link_loses_nothing(
+    world: World, alice: Person, bob: Person
+) -> None:
+    """The same for `/start <token>` in a group (a ?startgroup= link)."""
+    from tests.test_faults_kill import kill_during
+    from tests.test_group_watch import group_of
+
+    await pair_by_invite(world, alice, bob)
+    await world.send(alice, "/status")
+    _, button = world.find_button(alice.id, "Add Trellis")
+    token = button["url"].split("startgroup=")[1]
+    world.make_group(GROUP, alice, bob)
+    await kill_during(world, "getChatMember", world.send(alice, f"/start {token}", GROUP))
+    await world.redeliver()
+    assert await group_of(world, alice) == GROUP
