@@ -420,28 +420,39 @@ class Core:
     async def reroute_owed(
         self, conn: Conn, from_chat: int, to_chats: tuple[int, ...], why: str
     ) -> list[int]:
-        """What is still owed to `from_chat` goes to each of `to_chats` instead (in order);
-        the original rows are given up with `why`. Used when a group stops being safe."""
+        """What is still owed to `from_chat` goes to each of `to_chats` instead (in order,
+        and no sooner than it was due: a row held for after quiet hours stays held); the
+        original rows are given up with `why`. Used when a group stops being theirs.
+
+        Left out: edits of the group's own messages (a keyboard taken away means nothing
+        elsewhere) and a conversation's step screens, which the conversation shows again
+        where it now is (`Conflict.moved`)."""
         rows = await fetch_all(
             conn,
-            "SELECT id, body FROM outbox WHERE chat_id = ? AND sent_at IS NULL AND failed IS NULL "
-            "ORDER BY id",
+            "SELECT id, body, not_before FROM outbox WHERE chat_id = ? AND sent_at IS NULL "
+            "AND failed IS NULL ORDER BY id",
             (from_chat,),
         )
-        msgs: list[Msg] = []
+        ids: list[int] = []
         for row in rows:
             try:
                 msg = self.read_body(row["body"])
             except ValueError:
                 continue  # unreadable: the drain marks it failed
-            msgs += [replace(msg, chat_id=chat, edit_message_id=None) for chat in to_chats]
+            if msg.edit_message_id is not None or "live" in msg.extra:
+                continue
+            for chat in to_chats:
+                moved = replace(msg, chat_id=chat, edit_message_id=None)
+                new = await self.queue(conn, moved, not_before=row["not_before"])
+                if new is not None:
+                    ids.append(new)
         if rows:
             await conn.execute(
                 f"UPDATE outbox SET failed = ?, body = NULL WHERE id IN "
                 f"({','.join('?' * len(rows))})",
                 (why, *(r["id"] for r in rows)),
             )
-        return await self.queue_all(conn, msgs)
+        return ids
 
     async def queue_all(
         self,

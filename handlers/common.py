@@ -261,6 +261,11 @@ async def _try_owed(
                 return "moved", None
         message_id = await _send_moving(bot, services, owed.msg)
     except Forbidden:
+        if owed.msg.chat_id < 0:  # the bot is no longer in the group (maybe not yet told)
+            left = await services.pairing.bot_left_group(owed.msg.chat_id)
+            if left.queued:  # it was a couple's group: unlinked, its rows gone privately
+                moved += left.queued
+                return "moved", None
         log.info("outbox %s: chat %s blocked the bot", owed.id, owed.msg.chat_id)
         await outbox.refused(owed, "forbidden")
         return "forbidden", None

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from playground.fakeapi import Fault
 from playground.sim import Person, World
@@ -261,3 +261,46 @@ async def test_a_partner_leaving_unlinks_the_group_at_once(
     await answer_all(world, bob, "4")
     assert not any(NOTE in t for t in world.texts(GROUP))
     assert any(NOTE in t for t in world.texts(bob.id))
+
+
+async def test_a_summary_held_for_the_morning_stays_held_when_rerouted(
+    world: World, alice: Person, bob: Person
+) -> None:
+    """Was: rerouting what an unlinked group was owed dropped each row's `not_before`,
+    so a summary held for 08:00 arrived at 00:30, in quiet hours."""
+    await pair_in_group(world, alice, bob)
+    world.clock.set(datetime(2026, 11, 23, 22, 30, tzinfo=UTC))  # 23:30 in Berlin
+    await checkin_now(world, alice)
+    await answer_all(world, alice, "4")
+    await checkin_now(world, bob)
+    await answer_all(world, bob, "2")
+    await world.tick()  # the summary is queued for 08:00
+    world.clock.advance(timedelta(hours=1))
+    await leaves(world, GROUP, bob)
+    await world.tick()
+    assert not world.said(alice.id, "Your week together")  # 00:30: quiet hours
+    world.clock.set(datetime(2026, 11, 24, 7, 5, tzinfo=UTC))  # 08:05 in Berlin
+    await world.tick()
+    for who in (alice, bob):
+        assert world.said(who.id, "Your week together")
+
+
+async def test_a_reveal_refused_by_a_group_the_bot_left_goes_privately(
+    world: World, alice: Person, bob: Person
+) -> None:
+    """Was: Telegram's Forbidden from a group (the bot removed, its my_chat_member not yet
+    handled) gave up everything owed there as if a user had blocked the bot: this week's
+    reveal never reached anyone. A group that refuses the bot is unlinked instead, and
+    what it was owed goes privately."""
+    await pair_in_group(world, alice, bob)
+    await checkin_now(world, alice)
+    await answer_all(world, alice, "4", note=NOTE)
+    await checkin_now(world, bob)
+    world.api.blocked.add(GROUP)  # the bot was removed; Telegram says Forbidden
+    await answer_all(world, bob, "4")
+    await world.remove_bot(GROUP, alice)
+    await world.tick()
+    for who in (alice, bob):
+        assert world.said(who.id, "Nobody went first")
+    assert any(NOTE in t for t in world.texts(bob.id))
+    assert await group_of(world, alice) is None
