@@ -126,10 +126,14 @@ class Outbox:
         if skip:
             where += f" AND o.id NOT IN ({','.join('?' * len(skip))})"
             params += skip
+        # Across chats, rows that failed least go first: a chat whose head keeps failing
+        # is tried after the others, so a drain that stops for an outage (handlers/
+        # common.flush) never leaves healthy chats behind it. Within a chat only the
+        # head is claimable, so this changes no chat's order.
         rows = await fetch_all(
             conn,
             f"SELECT o.id, o.chat_id, o.body, o.attempts, o.created_at FROM outbox o WHERE {where} "
-            "ORDER BY o.id LIMIT ?",
+            "ORDER BY o.attempts, o.id LIMIT ?",
             (*params, limit),
         )
         await conn.executemany(

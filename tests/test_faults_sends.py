@@ -217,6 +217,24 @@ async def test_while_telegram_is_unreachable_a_sweep_tries_once_not_every_chat(
         assert owed_texts(world, p.id) == [f"owed news:{p.id}"]
 
 
+async def test_chats_that_keep_failing_never_hold_the_others_back(
+    world: World, alice: Person, bob: Person, carol: Person
+) -> None:
+    """Was: the claim took rows oldest first, so two chats whose rows kept failing were
+    tried first in every drain, two failures in a row ended it, and Carol's row waited
+    behind them (for two days, until they were given up)."""
+    await pair_by_invite(world, alice, bob)
+    for who in (alice, bob):  # e.g. two uploads that keep timing out
+        world.api.faults.append(Fault("sendMessage", "network", chat_id=who.id, times=10**6))
+    await owe(world, alice.id, "a")
+    await owe(world, bob.id, "b")
+    await world.tick()  # both fail: the outage stop ends this drain
+    await owe(world, carol.id, "c")
+    world.clock.advance(timedelta(minutes=1))
+    await world.tick()
+    assert owed_texts(world, carol.id) == ["owed c"]
+
+
 async def test_a_row_that_never_gets_through_is_given_up_after_days(
     world: World, alice: Person, bob: Person
 ) -> None:
