@@ -84,10 +84,21 @@ class Outcome:
     toast: str | None = None
     alert: bool = False
     clear_markup: bool = False  # a press whose keyboard is spent: the edge removes it
+    # For each reply, how many queued ids the operation had made before it: the edge
+    # sends both in the order they were made (the caring reply a held note is owed comes
+    # before the next question; "that's all" before the reveal it leads to).
+    reply_after: list[int] = field(default_factory=list)
 
-    def say(self, msg: Msg) -> Outcome:
-        self.reply.append(msg)
+    def say(self, *msgs: Msg) -> Outcome:
+        for msg in msgs:
+            self.reply.append(msg)
+            self.reply_after.append(len(self.queued))
         return self
+
+    def unsay(self) -> Msg:
+        """Take back the last reply (to say it again, amended)."""
+        self.reply_after.pop()
+        return self.reply.pop()
 
 
 TAG = re.compile(r"<(/?)([a-zA-Z][\w-]*)[^>]*>")

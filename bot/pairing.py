@@ -762,7 +762,7 @@ class Pairing:
             language = self.core.t("language.status", language=self.core.c.t("language.name"))
             if couple is None:
                 if out.reply and out.reply[-1].chat_id == actor.chat_id and actor.private:
-                    last = out.reply.pop()
+                    last = out.unsay()
                     out.say(Msg(actor.chat_id, f"{last.text}\n\n{language}"))
                 return out
             partner = await self.core.first_name(conn, couple.partner_of(actor.user_id))

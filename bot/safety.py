@@ -194,13 +194,13 @@ class Safety:
         # The writer's reply is theirs, in their own language, wherever they wrote.
         async with self.core.to(conn, actor.user_id):
             private = await self._writer_reply(conn, actor, kind, state, hold_id, partner_id, pause)
-        if actor.private:
-            out.say(private)
-        else:
-            out.say(Msg(actor.chat_id, group_says, rows([pause] if pause else [])))
-            new = await self.core.queue(conn, private, f"safety:{hold_id}:writer")
-            if new is not None:
-                out.queued.append(new)
+        # Owed, in the hold's own transaction: a crash after the commit must not lose the
+        # caring reply, its help lines or the writer's Share / Keep choice (the hold would
+        # stay undecided with no way to decide it).
+        owed = [private]
+        if not actor.private:
+            owed.insert(0, Msg(actor.chat_id, group_says, rows([pause] if pause else [])))
+        out.queued += await self.core.queue_all(conn, owed, f"safety:{hold_id}:writer")
         return kind
 
     async def _writer_reply(

@@ -137,7 +137,8 @@ async def shown(bot: Bot, services: Services, msg: Msg, message_id: int | None) 
 
 
 async def deliver(update: Update, context: ContextTypes.DEFAULT_TYPE, out: Outcome) -> None:
-    """Answer the press, send the replies, then flush what the operation queued.
+    """Answer the press, then send the replies and what the operation queued, in the
+    order it made them (`Outcome.reply_after`).
 
     A reply to a group is checked like an owed send (`_group_unsafe`): a stranger the
     bot never saw join (its update lost with a crashed process, or no admin rights) must
@@ -148,8 +149,12 @@ async def deliver(update: Update, context: ContextTypes.DEFAULT_TYPE, out: Outco
     services = svc(context)
     queued = list(out.queued)
     safe: dict[int, bool] = {}
+    done = 0  # how many of `queued` went out already, in order with the replies
     try:
-        for msg in out.reply:
+        for msg, after in zip(out.reply, out.reply_after, strict=True):
+            if after > done:  # what the operation owed before this reply goes first
+                await flush(context.bot, services, queued[done:after])
+                done = after
             if msg.chat_id < 0:
                 if msg.chat_id not in safe:
                     moved = await _group_unsafe(context.bot, services, msg.chat_id)
@@ -160,8 +165,8 @@ async def deliver(update: Update, context: ContextTypes.DEFAULT_TYPE, out: Outco
             await shown(context.bot, services, msg, await _send_moving(context.bot, services, msg))
     finally:
         # What others are owed goes out even if the actor's own reply failed.
-        if queued:
-            await flush(context.bot, services, queued)
+        if queued[done:]:
+            await flush(context.bot, services, queued[done:])
 
 
 async def flush(bot: Bot, services: Services, ids: list[int] | None = None) -> int:

@@ -97,3 +97,19 @@ async def test_killed_before_the_actor_saw_their_step_it_comes_after_the_restart
     await world.send(alice, "I feel anxious about bills")
     await world.press(alice, "Done, over to Bob")
     assert "what did you hear Alice say" in world.last_text(bob.id)
+
+
+async def test_killed_before_the_safety_reply_it_comes_after_the_restart(
+    world: World, alice: Person, bob: Person
+) -> None:
+    """Was: the caring reply to words of crisis, with its help lines and the writer's
+    Share / Keep choice, was a direct reply: a kill after the hold committed lost it, and
+    the hold stayed undecided for good."""
+    await pair_by_invite(world, alice, bob)
+    await checkin_now(world, alice)
+    await world.press(alice, "4")
+    words = "I don't want to be here anymore. I think about ending it."
+    await kill_during(world, "sendMessage", world.send(alice, words), chat_id=alice.id)
+    assert world.said(alice.id, "Thank you for telling me")
+    await world.press(alice, "Keep it to myself")
+    assert not world.said(bob.id, "ending it")

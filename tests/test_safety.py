@@ -387,3 +387,14 @@ async def test_erasure_takes_the_writers_held_words_and_keeps_the_partners(
     assert [h["text"] for h in theirs["words_held_back"]] == [
         "be calm though she won't let me see my friends"
     ]
+
+
+async def test_the_caring_reply_comes_before_the_next_question(
+    world: World, alice: Person, bob: Person
+) -> None:
+    """The reply to a held note is owed (a crash cannot lose it) and the next question is
+    a direct reply: the edge sends both in the order the check-in made them."""
+    await write_in(world, "note", alice, bob, WORDS["self_harm"])
+    texts = world.texts(alice.id)
+    caring = max(n for n, t in enumerate(texts) if REPLY["self_harm"] in t)
+    assert "2/5" in texts[-1] and caring == len(texts) - 2

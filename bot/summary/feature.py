@@ -255,7 +255,7 @@ class Summaries(Feature):
                 return out.say(Msg(actor.chat_id, text, protect=True))
             text, rendered = await self._show(conn, couple, row)
         png = await self.chart_for(rendered)
-        out.reply += self.messages(actor.chat_id, text, png)
+        out.say(*self.messages(actor.chat_id, text, png))
         return out
 
     def _this_week(self, couple: Couple) -> str:
@@ -315,9 +315,9 @@ class Summaries(Feature):
             text, rendered = await self._show(conn, couple, row)
             answers = await self._past(conn, couple, row, actor)
         png = await self.chart_for(rendered)
-        out.reply += self.messages(actor.chat_id, text, png)
+        out.say(*self.messages(actor.chat_id, text, png))
         if answers:
-            out.reply += [Msg(actor.chat_id, part, protect=True) for part in split_message(answers)]
+            out.say(*(Msg(actor.chat_id, part, protect=True) for part in split_message(answers)))
         return out
 
     async def _past(self, conn: Conn, couple: Couple, row: Row, actor: Actor) -> str | None:
