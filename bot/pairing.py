@@ -14,6 +14,7 @@ import hashlib
 import logging
 import re
 import secrets
+from collections.abc import Awaitable, Callable
 from datetime import time
 
 from bot import schedule
@@ -46,9 +47,15 @@ def token_hash(token: str) -> bytes:
     return hashlib.sha256(token.encode()).digest()
 
 
+# Told, in the same transaction, that a couple's group changed (Services wires it to
+# the conversation, which shows its step where it now is); returns new outbox ids.
+GroupChanged = Callable[[Conn, int], Awaitable[list[int]]]
+
+
 class Pairing:
     def __init__(self, core: Core) -> None:
         self.core = core
+        self.on_group_changed: GroupChanged | None = None
 
     # -- links ---------------------------------------------------------------
 
@@ -722,7 +729,10 @@ class Pairing:
             "AND state NOT IN ('closed', 'ended')",
             (chat, couple.id, old),
         )
-        return await self.core.reroute_owed(conn, old, couple.users, why)
+        queued = await self.core.reroute_owed(conn, old, couple.users, why)
+        if self.on_group_changed is not None:
+            queued += await self.on_group_changed(conn, couple.id)
+        return queued
 
     async def _unlink_shared(self, conn: Conn, couple: Couple, chat_id: int, why: str) -> list[int]:
         """The couple's group holds someone else, or lacks one of them: nothing of theirs
@@ -843,7 +853,6 @@ class Pairing:
         goes to both private chats (returned: the new outbox ids), never to a group that
         is nobody's now."""
         now = self.core.now()
-        queued = await self._set_group(conn, couple, None, "unpaired")
         await conn.execute(
             "UPDATE couples SET stage = 'dissolved', dissolved_at = ?, next_due_at = NULL "
             "WHERE id = ?",
@@ -869,4 +878,5 @@ class Pairing:
         await conn.executemany(
             "UPDATE users SET awaiting = NULL WHERE id = ?", [(u,) for u in couple.users]
         )
-        return queued
+        # Last: with their flows ended, nothing of them is shown anywhere again.
+        return await self._set_group(conn, couple, None, "unpaired")

@@ -44,6 +44,8 @@ class Services:
         self.conflict = Conflict(
             core, on_agreement=self.promises.from_agreement, safety=self.safety
         )
+        # A conversation shows its step wherever the couple's group change moved it.
+        self.pairing.on_group_changed = self.conflict.moved
         self.summaries = Summaries(core)
         self.data_rights = DataRights(core, self.pairing)
         self.operations = Operations(core.db, core.cipher, core.settings)

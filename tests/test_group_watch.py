@@ -304,3 +304,21 @@ async def test_a_reveal_refused_by_a_group_the_bot_left_goes_privately(
         assert world.said(who.id, "Nobody went first")
     assert any(NOTE in t for t in world.texts(bob.id))
     assert await group_of(world, alice) is None
+
+
+async def test_a_conversation_moved_out_of_an_unlinked_group_shows_its_step(
+    world: World, alice: Person, bob: Person, carol: Person
+) -> None:
+    """Was: both were told that conversations now come privately, but nothing showed
+    Bob the step that waited for him (and his paraphrase typed in the old group was
+    dropped): only /conflict and Resume brought it back."""
+    await pair_in_group(world, alice, bob)
+    await world.send(bob, "/conflict the dishes", chat_id=GROUP)
+    await world.press(alice, "Now is good", chat_id=GROUP)
+    await world.press(bob, "Alice speaks first", chat_id=GROUP)
+    await world.send(alice, "I feel hurt about your mother", chat_id=GROUP)
+    await world.press(alice, "Done, over to Bob", chat_id=GROUP)
+    await joins(world, GROUP, alice, carol)
+    assert world.said(bob.id, "what did you hear Alice say")
+    await world.send(bob, "You feel hurt about my mother")
+    assert world.said(alice.id, "You feel hurt about my mother")

@@ -881,6 +881,27 @@ class Conflict(Feature):
             await self.store.set_columns(conn, conv, rules_shown=1)
         return await self._emit(conn, msgs, out, key)
 
+    async def moved(self, conn: Conn, couple_id: int) -> list[int]:
+        """The couple's group changed under an open conversation (bot/pairing.py,
+        `_set_group`): its step is shown where it now is, with a line saying so, so
+        nobody waits on a step they cannot see. A paused one shows when it resumes."""
+        conv = await self.store.open_for_couple(conn, couple_id)
+        if conv is None or conv.state in m.WAITING:
+            return []
+        names = await self.views.names(conn, conv)
+        told = await self.views.everyone(
+            conn,
+            conv,
+            lambda: self.core.t(
+                "conflict.moved",
+                topic=conv.topic,
+                round=conv.round,
+                where=self.views.where(conv, names),
+            ),
+        )
+        out = await self._emit(conn, told + await self.views.screens(conn, conv), Outcome())
+        return out.queued
+
     async def _round_menu(
         self, conn: Conn, conv: Conv, actor: Actor, arg: str, out: Outcome
     ) -> Outcome:
