@@ -24,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-from collections.abc import Collection
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -52,10 +52,16 @@ class Owed:
     created_at: int
 
 
+# Told that a user cannot be reached (they blocked the bot): a feature whose flow was
+# waiting on them tells whoever is left waiting (Services wires it); returns new ids.
+Unreachable = Callable[[int], Awaitable[list[int]]]
+
+
 class Outbox:
     def __init__(self, core: Core) -> None:
         self.core = core
         self.gate = asyncio.Semaphore(max(1, core.settings.outbox_parallel_sends))
+        self.on_unreachable: Unreachable | None = None
 
     async def claim(
         self, ids: list[int] | None = None, limit: int = CLAIM_BATCH, skip: Collection[int] = ()
@@ -157,7 +163,7 @@ class Outbox:
             (self.core.now(), *ids),
         )
 
-    async def refused(self, owed: Owed, why: str) -> None:
+    async def refused(self, owed: Owed, why: str) -> list[int]:
         """What Telegram said instead of sending, as the core's policy:
 
         - 'forbidden': the user blocked the bot (or it left the group): this row and
@@ -165,10 +171,12 @@ class Outbox:
           they write to the bot again;
         - 'bad_request': Telegram will never take this message, even plainly: given up;
         - 'retry' (429, network): released for the next sweep, until it is RETRY_FOR old.
+
+        Returns what was queued in answer (a partner told that a user cannot be reached).
         """
         if why == "retry":
             await self.failed(owed, why, final=False)
-            return
+            return []
         if why == "forbidden":
             async with self.core.db.tx() as conn:
                 await conn.execute(
@@ -180,8 +188,11 @@ class Outbox:
                     await conn.execute(
                         "UPDATE users SET reachable = 0 WHERE id = ?", (owed.msg.chat_id,)
                     )
-            return
+            if owed.msg.chat_id > 0 and self.on_unreachable is not None:
+                return await self.on_unreachable(owed.msg.chat_id)
+            return []
         await self.failed(owed, why, final=True)
+        return []
 
     async def failed(self, owed: Owed, why: str, *, final: bool) -> None:
         """Give up on a row (`final`, or retried for RETRY_FOR already), or release it to

@@ -44,8 +44,10 @@ class Services:
         self.conflict = Conflict(
             core, on_agreement=self.promises.from_agreement, safety=self.safety
         )
-        # A conversation shows its step wherever the couple's group change moved it.
+        # A conversation shows its step wherever the couple's group change moved it, and
+        # pauses (telling the other) when a partner can no longer be reached.
         self.pairing.on_group_changed = self.conflict.moved
+        self.outbox.on_unreachable = self.conflict.partner_unreachable
         self.summaries = Summaries(core)
         self.data_rights = DataRights(core, self.pairing)
         self.operations = Operations(core.db, core.cipher, core.settings)

@@ -272,7 +272,7 @@ async def _try_owed(
                 moved += left.queued
                 return "moved", None
         log.info("outbox %s: chat %s blocked the bot", owed.id, owed.msg.chat_id)
-        await outbox.refused(owed, "forbidden")
+        moved += await outbox.refused(owed, "forbidden")  # whoever waits on them is told
         return "forbidden", None
     except BadRequest as exc:
         if await _send_plainly(bot, owed.msg, exc):

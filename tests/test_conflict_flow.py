@@ -449,3 +449,24 @@ async def test_group_duplicates_and_restart_and_strangers(
     async with world.app.bot_data["services"].core.db.tx() as conn:
         cur = await conn.execute("SELECT COUNT(*) FROM conflict_turns WHERE kind = 'speak'")
         assert (await cur.fetchall())[0][0] == 1
+
+
+async def test_the_speaker_is_told_when_the_listener_cannot_be_reached(
+    world: World, alice: Person, bob: Person
+) -> None:
+    """Was: Alice's words to Bob, who had blocked the bot, were given up unseen while her
+    screen said "Bob is putting into words what they heard"; nobody told her."""
+    await pair_by_invite(world, alice, bob)
+    await world.send(alice, "/conflict money")
+    await world.press(bob, "Now is good")
+    await world.press(alice, "Alice speaks first")
+    await world.send(alice, "I feel anxious about bills")
+    world.api.blocked.add(bob.id)
+    await world.press(alice, "Done, over to Bob")
+    assert "can't reach Bob" in world.last_text(alice.id)
+    assert "didn't reach" in world.last_text(alice.id)
+    core = world.app.bot_data["services"].core if world.app else None
+    assert core is not None
+    async with core.db.tx() as conn:
+        row = await conn.fetch_one("SELECT state FROM conflict_conversations")
+    assert row is not None and row["state"] == "parked"  # paused, not waiting on Bob

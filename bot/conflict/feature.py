@@ -881,6 +881,31 @@ class Conflict(Feature):
             await self.store.set_columns(conn, conv, rules_shown=1)
         return await self._emit(conn, msgs, out, key)
 
+    async def partner_unreachable(self, user_id: int) -> list[int]:
+        """`user_id` blocked the bot (Telegram refused a send): their open private
+        conversation pauses, and the other partner is told the truth: their last words
+        did not reach them. Returns the new outbox ids."""
+        async with self.core.db.tx() as conn:
+            conv = await self.store.open_for_user(conn, user_id)
+            if conv is None or conv.in_group or conv.state not in m.ACTIVE:
+                return []
+            created = await self.store.created_at(conn, conv)
+            conv = await self._move(conn, conv, m.park(conv, self.core.now(), created))
+            other = conv.other(user_id)
+            names = await self.views.names(conn, conv)
+            told = await self.core.render(
+                conn,
+                other,
+                lambda: Msg(
+                    other,
+                    self.core.t(
+                        "conflict.partner_unreachable", name=names[user_id], topic=conv.topic
+                    ),
+                    protect=True,
+                ),
+            )
+            return await self.core.queue_all(conn, [told])
+
     async def moved(self, conn: Conn, couple_id: int) -> list[int]:
         """The couple's group changed under an open conversation (bot/pairing.py,
         `_set_group`): its step is shown where it now is, with a line saying so, so
