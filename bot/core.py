@@ -417,6 +417,17 @@ class Core:
                 return self.renderers[data["ref"]](data["chat_id"], **args)
         return Msg.from_json(raw)
 
+    async def owed_to(self, conn: Conn, chat_id: int) -> bool:
+        """Whether `chat_id` is still owed something due now: its reader has not seen
+        everything yet (a row waiting for a retry, or still on its way)."""
+        row = await fetch_one(
+            conn,
+            "SELECT 1 FROM outbox WHERE chat_id = ? AND sent_at IS NULL AND failed IS NULL "
+            "AND (not_before IS NULL OR not_before <= ?) LIMIT 1",
+            (chat_id, self.now()),
+        )
+        return row is not None
+
     async def reroute_owed(
         self, conn: Conn, from_chat: int, to_chats: tuple[int, ...], why: str
     ) -> list[int]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from playground.fakeapi import Fault
 from playground.sim import Person, World
 from tests.helpers import pair_by_invite
 
@@ -470,3 +471,27 @@ async def test_the_speaker_is_told_when_the_listener_cannot_be_reached(
     async with core.db.tx() as conn:
         row = await conn.fetch_one("SELECT state FROM conflict_conversations")
     assert row is not None and row["state"] == "parked"  # paused, not waiting on Bob
+
+
+async def test_words_typed_before_the_step_arrived_are_handed_back(
+    world: World, alice: Person, bob: Person
+) -> None:
+    """Was: Bob's remark, typed while Alice's words and his prompt still waited for a
+    retry, reached Alice as his paraphrase of words he had never seen. Text is taken as a
+    turn only from a writer whose chat has everything the conversation owed it."""
+    await pair_by_invite(world, alice, bob)
+    await world.send(alice, "/conflict money")
+    await world.press(bob, "Now is good")
+    await world.press(alice, "Alice speaks first")
+    await world.send(alice, "I feel anxious about bills")
+    world.api.faults.append(Fault("sendMessage", "network", chat_id=bob.id))
+    await world.press(alice, "Done, over to Bob")
+    assert "Alice has the floor" in world.last_text(bob.id)  # all Bob has seen
+    await world.send(bob, "honestly this whole thing is a waste of time")
+    assert not any("waste of time" in t for t in world.texts(alice.id))
+    handed_back = world.last_text(bob.id)
+    assert "hasn't reached you yet" in handed_back and "waste of time" in handed_back
+    await world.tick()  # the retry: Alice's words and Bob's prompt arrive
+    assert "what did you hear Alice say" in world.last_text(bob.id)
+    await world.send(bob, "You feel anxious about the bills")
+    assert world.said(alice.id, "You feel anxious about the bills")

@@ -71,7 +71,14 @@ async def state(feature: Conflict) -> Conv:
     return conv
 
 
+async def delivered(core: Core) -> None:
+    """What the edge does after each operation: everything owed has been sent."""
+    async with core.db.tx() as conn:
+        await conn.execute("UPDATE outbox SET sent_at = ? WHERE sent_at IS NULL", (core.now(),))
+
+
 async def text(feature: Conflict, uid: int, words: str) -> None:
+    await delivered(feature.core)  # a writer has seen what they were sent (see _on_text)
     async with feature.core.db.tx() as conn:
         taken = await feature.private_text(conn, actor(uid), words, Outcome())
     assert taken is not None

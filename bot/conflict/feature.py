@@ -252,6 +252,11 @@ class Conflict(Feature):
             key = "conflict.out_of_turn" if s == "speaking" else "conflict.out_of_turn_wait"
             return out.say(Msg(actor.chat_id, t(key, holder=names[conv.turn_holder()])))
         if self._wants_turn(conv, uid):
+            if s != "topic" and not conv.in_group and await self.core.owed_to(conn, uid):
+                # The writer has not seen the latest yet (it waits for a retry, or is on
+                # its way): words written without it are nobody's turn. Handed back.
+                partner = names[conv.other(uid)]
+                return out.say(Msg(actor.chat_id, t("conflict.behind", partner=partner, text=text)))
             if conv.in_group:
                 # Already visible to both: the suggestion goes privately to the writer.
                 await self._group_nudge(conn, conv, actor, text, out)
