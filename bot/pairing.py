@@ -122,7 +122,7 @@ class Pairing:
             out.say(Msg(actor.chat_id, self.core.t("pair.welcome_back", partner=partner)))
             if first_private:  # the group hears of it once, not at every /start
                 out.queued += await self._announce_private_started(conn, couple)
-            if couple.stage not in ("active", "dissolved") and couple.group_chat_id is None:
+            if couple.stage not in ("active", "dissolved"):  # where setup stands, here too
                 out.say(await self._onboarding_prompt(conn, couple, actor.chat_id))
         return out
 
@@ -259,7 +259,12 @@ class Pairing:
     # -- onboarding: time zone, day, time -----------------------------------
 
     async def _onboarding_prompt(self, conn: Conn, couple: Couple, chat_id: int) -> Msg:
+        """The setup step that waits, for `chat_id`. In a private chat a step that takes
+        typed text (a zone's name, a time) is armed for it, since the prompt says so."""
         c = couple.id
+        typed = {"timezone": f"tz:{c}", "time": f"time:{c}"}.get(couple.stage)
+        if chat_id > 0 and typed is not None:
+            await self.core.set_awaiting(conn, chat_id, typed)
         if couple.stage == "timezone":
             zone_buttons = [
                 Button(z.split("/")[-1].replace("_", " "), cb("ob", "tz", c, z))
@@ -310,8 +315,13 @@ class Pairing:
                 return out
             expected = {"tz": "timezone", "day": "day", "keep": "day", "time": "time"}.get(step)
             if expected is None or couple.stage != expected:
-                out.toast = self.core.t("onboard.stale")
-                return out
+                if couple.stage in ("active", "dissolved"):
+                    out.toast = self.core.t("onboard.stale")
+                    return out
+                # Setup goes on, a step further than this button (its answer may never
+                # have arrived, lost with a crashed process): show the step that waits.
+                out.toast = self.core.t("onboard.stale_next")
+                return out.say(await self._onboarding_prompt(conn, couple, actor.chat_id))
             if step == "tz":
                 zone = schedule.valid_zone(value)
                 if zone is None:

@@ -113,3 +113,37 @@ async def test_killed_before_the_safety_reply_it_comes_after_the_restart(
     assert world.said(alice.id, "Thank you for telling me")
     await world.press(alice, "Keep it to myself")
     assert not world.said(bob.id, "ending it")
+
+
+async def test_killed_at_the_time_zone_press_onboarding_can_still_be_finished(
+    world: World, alice: Person, bob: Person
+) -> None:
+    """Was: the day question was lost with the reply; the zone button said "already done,
+    use /settings", /settings never finished the setup, /checkin pointed at /timezone
+    ("already set"), and the couple was never scheduled."""
+    await pair_by_invite(world, alice, bob, onboard=False)
+    await kill_during(world, "editMessageText", world.press(alice, "Berlin"))
+    await world.press(alice, "Berlin")  # the button she still sees
+    assert "Which day" in world.last_text(alice.id)  # the step that waits is shown
+    await world.send(bob, "/checkin")
+    assert "/start" in world.last_text(bob.id)
+    await world.send(bob, "/start")  # shows where setup stands, to either partner
+    assert "Which day" in world.last_text(bob.id)
+    await world.press(bob, "Mon")
+    await world.press(bob, "20:00")
+    await world.send(alice, "/checkin")
+    assert "finish setting up" not in world.last_text(alice.id)
+    await world.send(alice, "/start")  # nothing waits: no prompt, the pairing stands
+    assert "Which" not in world.last_text(alice.id)
+
+
+async def test_the_partner_can_type_the_zone_where_setup_is_shown_again(
+    world: World, alice: Person, bob: Person
+) -> None:
+    """The re-shown step says "or type its name": the words must go where it says."""
+    await pair_by_invite(world, alice, bob, onboard=False)
+    await world.send(bob, "/start")
+    assert "Which time zone" in world.last_text(bob.id)
+    await world.send(bob, "Europe/Madrid")
+    assert "Europe/Madrid" in " ".join(world.texts(bob.id)[-2:])
+    assert "Which day" in world.last_text(bob.id)
