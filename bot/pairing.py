@@ -123,7 +123,7 @@ class Pairing:
             if first_private:  # the group hears of it once, not at every /start
                 out.queued += await self._announce_private_started(conn, couple)
             if couple.stage not in ("active", "dissolved"):  # where setup stands, here too
-                out.say(await self._onboarding_prompt(conn, couple, actor.chat_id))
+                out.say(await self.setup_step(conn, couple, actor.chat_id))
         return out
 
     async def _invite_problem(
@@ -227,7 +227,7 @@ class Pairing:
             async with self.core.to(conn, couple.user_a):  # the inviter's own language
                 told = [
                     Msg(couple.user_a, self.core.t("pair.done_inviter", partner=actor.first_name)),
-                    await self._onboarding_prompt(conn, couple, couple.user_a),
+                    await self.setup_step(conn, couple, couple.user_a),
                 ]
             out.queued += await self.core.queue_all(conn, told)
         return out
@@ -258,9 +258,11 @@ class Pairing:
 
     # -- onboarding: time zone, day, time -----------------------------------
 
-    async def _onboarding_prompt(self, conn: Conn, couple: Couple, chat_id: int) -> Msg:
-        """The setup step that waits, for `chat_id`. In a private chat a step that takes
-        typed text (a zone's name, a time) is armed for it, since the prompt says so."""
+    async def setup_step(self, conn: Conn, couple: Couple, chat_id: int) -> Msg:
+        """The setup step that waits, for `chat_id` (wherever someone asks where setup
+        stands: /start, /settings, a button from a step already answered). In a private
+        chat a step that takes typed text (a zone's name, a time) is armed for it, since
+        the prompt says so."""
         c = couple.id
         typed = {"timezone": f"tz:{c}", "time": f"time:{c}"}.get(couple.stage)
         if chat_id > 0 and typed is not None:
@@ -321,7 +323,7 @@ class Pairing:
                 # Setup goes on, a step further than this button (its answer may never
                 # have arrived, lost with a crashed process): show the step that waits.
                 out.toast = self.core.t("onboard.stale_next")
-                return out.say(await self._onboarding_prompt(conn, couple, actor.chat_id))
+                return out.say(await self.setup_step(conn, couple, actor.chat_id))
             if step == "tz":
                 zone = schedule.valid_zone(value)
                 if zone is None:
@@ -351,7 +353,7 @@ class Pairing:
                         edit_message_id=message_id,
                     )
                 )
-                out.say(await self._onboarding_prompt(conn, couple, actor.chat_id))
+                out.say(await self.setup_step(conn, couple, actor.chat_id))
                 return out
             parsed = schedule.parse_hhmm(value[:2] + ":" + value[2:]) if len(value) == 4 else None
             if parsed is None:
@@ -379,7 +381,7 @@ class Pairing:
         out.say(
             Msg(actor.chat_id, self.core.t("onboard.tz_set", zone=zone), edit_message_id=message_id)
         )
-        out.say(await self._onboarding_prompt(conn, updated, actor.chat_id))
+        out.say(await self.setup_step(conn, updated, actor.chat_id))
         return out
 
     async def _finish(
@@ -636,7 +638,7 @@ class Pairing:
         if waiting is not None:
             out.say(waiting)
         if couple.stage != "active":
-            out.say(await self._onboarding_prompt(conn, couple, chat))
+            out.say(await self.setup_step(conn, couple, chat))
         return out
 
     async def _private_status(self, conn: Conn, couple: Couple) -> Msg | None:

@@ -99,6 +99,9 @@ class Preferences:
             couple = await self.core.paired(conn, actor, out)
             if couple is None:
                 return out
+            if couple.stage != "active":  # nothing to change yet: the step that waits
+                out.say(Msg(actor.chat_id, self.core.t("checkin.finish_setup")))
+                return out.say(await self.pairing.setup_step(conn, couple, actor.chat_id))
             return out.say(self._card(couple, actor.chat_id))
 
     def _menu(self, couple: Couple, chat_id: int, which: str, edit: int | None) -> Msg:
