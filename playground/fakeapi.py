@@ -122,6 +122,7 @@ class Call:
     method: str
     params: dict[str, Any]
     at: float
+    refused: bool = False  # answered with a fault: nothing reached the chat
 
 
 @dataclass
@@ -197,6 +198,7 @@ class FakeBotAPI(BaseRequest):
         self.calls.append(Call(api_method, params, _time.monotonic()))
         fault = self._fault_for(api_method, params)
         if fault is not None:
+            self.calls[-1].refused = True
             return self._error(fault)
         chat_id = _int(params.get("chat_id"))
         if chat_id is not None and chat_id in self.migrated:
