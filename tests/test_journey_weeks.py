@@ -153,6 +153,7 @@ async def test_two_couples_eight_weeks_every_message_once_nothing_private_leaks(
     for chat, texts in sent.items():
         repeated = [t for t, n in Counter(texts).items() if n > 1 and "Nobody went first" in t]
         assert not repeated, (people.get(chat), repeated)
+
     def reveal_chat(uid: int, week: int) -> int:
         """Where `uid`'s notes of `week` were revealed: Alice and Bob's group until Zoe
         came in, the partner's private chat otherwise."""
