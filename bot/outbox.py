@@ -148,6 +148,16 @@ class Outbox:
         )
         return rows
 
+    async def still_owed(self, row_id: int) -> bool:
+        """Right before a claimed row is sent: it may have been settled meanwhile, while
+        it waited for its turn (rerouted when its group was unlinked, given up when its
+        chat blocked the bot)."""
+        async with self.core.db.look() as conn:
+            row = await conn.fetch_one(
+                f"SELECT 1 FROM outbox WHERE id = ? AND {PENDING}", (row_id,)
+            )
+        return row is not None
+
     async def release_claims(self) -> int:
         """At start: claims in the file are a dead process's (we hold the instance lock)."""
         return await self.core.db.execute_alone(

@@ -221,8 +221,9 @@ class _Outage:
 async def _send_owed(
     bot: Bot, services: Services, owed: Owed, moved: list[int], unreachable: _Outage
 ) -> str:
-    """Send one owed message: 'sent', 'forbidden' (blocked), 'failed' (given up), 'retry'
-    or 'moved' (its group was unlinked: it goes privately instead).
+    """Send one owed message: 'sent', 'forbidden' (blocked), 'failed' (given up), 'retry',
+    'moved' (its group was unlinked: it goes privately instead) or 'gone' (settled
+    elsewhere while it waited for its turn).
 
     The row's claim ends here on every path (sent, refused or released): a live process
     never lets a claim lapse by time, so nothing it is still sending is sent twice."""
@@ -258,6 +259,8 @@ async def _try_owed(
     """One attempt at an owed row, and what it leaves: marked sent or refused (or, for
     'moved', failed with its group and owed privately instead)."""
     outbox = services.outbox
+    if not await outbox.still_owed(owed.id):  # settled while it waited for its turn
+        return "gone", None
     try:
         if owed.msg.chat_id < 0:
             rerouted = await _group_unsafe(bot, services, owed.msg.chat_id)

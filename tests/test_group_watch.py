@@ -322,3 +322,25 @@ async def test_a_conversation_moved_out_of_an_unlinked_group_shows_its_step(
     assert world.said(bob.id, "what did you hear Alice say")
     await world.send(bob, "You feel hurt about my mother")
     assert world.said(alice.id, "You feel hurt about my mother")
+
+
+async def test_a_row_claimed_before_the_group_was_unlinked_never_goes_there(
+    world: World, alice: Person, bob: Person, carol: Person
+) -> None:
+    """Was: a row claimed for the group, waiting for its turn to send, went out after a
+    stranger's join had unlinked the group and rerouted it: once unlinked, the group was
+    nobody's, and a group that is nobody's was sent to unchecked."""
+    from handlers.common import _Outage, _send_owed
+    from tests.test_faults_sends import owe
+
+    await pair_in_group(world, alice, bob)
+    await owe(world, GROUP, "for-the-two-of-you")
+    svc = services(world)
+    [owed] = [o for o in await svc.outbox.claim() if o.msg.chat_id == GROUP]
+    await joins(world, GROUP, alice, carol)  # unlinked; its rows go privately
+    assert world.app is not None
+    await _send_owed(world.app.bot, svc, owed, [], _Outage())  # its turn comes
+    assert not world.said(GROUP, "for-the-two-of-you")
+    await world.tick()
+    for who in (alice, bob):
+        assert world.said(who.id, "for-the-two-of-you")
