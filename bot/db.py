@@ -335,9 +335,11 @@ class Database:
 
     # -- on the loop ------------------------------------------------------------------
 
-    def tx(self) -> LoopTx:
-        """A write transaction on the loop: commits on success, rolls back on any exception."""
-        return LoopTx(self)
+    def tx(self, *, patient: bool = False) -> LoopTx:
+        """A write transaction on the loop: commits on success, rolls back on any exception.
+        `patient`: while another process holds the write lock, wait as long as it takes
+        (bookkeeping that must not be lost, e.g. that a message went out)."""
+        return LoopTx(self, patient)
 
     @asynccontextmanager
     async def look(self) -> AsyncIterator[Conn]:
@@ -351,28 +353,32 @@ class Database:
         finally:
             CURRENT_UPDATE.reset(outside)
 
-    async def _retry_busy(self, statement: Callable[[], T]) -> T:
+    async def _retry_busy(self, statement: Callable[[], T], patient: bool = False) -> T:
         """Run `statement` (which fails whole or not at all); while another process holds
-        the write lock, try again with a growing pause, up to BUSY_TIMEOUT_MS in all."""
+        the write lock, try again with a growing pause, up to BUSY_TIMEOUT_MS in all (or
+        for as long as it takes, if `patient`)."""
         delay, waited = BACKOFF_FIRST, 0.0
         while True:
             try:
                 return statement()
             except sqlite3.OperationalError as exc:
-                if not is_busy(exc) or waited >= BUSY_TIMEOUT_MS / 1000:
+                if not is_busy(exc) or (not patient and waited >= BUSY_TIMEOUT_MS / 1000):
                     raise
             self.stats.busy_retries += 1
             await asyncio.sleep(delay)
             waited += delay
             delay = min(delay * 2, BACKOFF_MAX)
 
-    async def execute_alone(self, sql: str, params: Iterable[Any] = ()) -> int:
-        """One statement in its own implicit transaction, on the loop; returns rowcount."""
+    async def execute_alone(
+        self, sql: str, params: Iterable[Any] = (), *, patient: bool = False
+    ) -> int:
+        """One statement in its own implicit transaction, on the loop; returns rowcount.
+        `patient` as for `tx`."""
         args = tuple(params)
         raw = self.raw
         await self._acquire()
         try:
-            cur = await self._retry_busy(lambda: raw.execute(sql, args))
+            cur = await self._retry_busy(lambda: raw.execute(sql, args), patient)
             self._committed()
             return cur.rowcount
         finally:
@@ -521,10 +527,11 @@ class Database:
 class LoopTx:
     """`async with db.tx() as conn`: BEGIN IMMEDIATE ... COMMIT on the event loop."""
 
-    __slots__ = ("_db", "_mark", "_started")
+    __slots__ = ("_db", "_mark", "_patient", "_started")
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, patient: bool = False) -> None:
         self._db = db
+        self._patient = patient
         self._started = 0.0
         self._mark: UpdateMark | None = None
 
@@ -536,7 +543,7 @@ class LoopTx:
         await db._acquire()
         try:
             raw = conn._raw
-            await db._retry_busy(lambda: raw.execute("BEGIN IMMEDIATE"))
+            await db._retry_busy(lambda: raw.execute("BEGIN IMMEDIATE"), self._patient)
             self._mark = _mark_update(raw)
         except BaseException:
             if raw.in_transaction:

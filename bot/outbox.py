@@ -39,6 +39,11 @@ log = logging.getLogger(__name__)
 # hours loses nothing. Only past this is it given up, so one row that never gets
 # through cannot hold its chat back for ever.
 RETRY_FOR = timedelta(days=2)
+# A claim no sender in this process holds (`Outbox.in_flight`) and older than this is
+# taken for lost: only a failure to write that a claim ended (a disk error, a bug) leaves
+# one, and it must not hold its chat back until the next restart.
+CLAIM_LAPSE = 300
+ERROR_TRIES = 5  # tries a row gets when sending it fails in an unexpected way (a bug)
 CLAIM_BATCH = 50  # rows claimed per round: at most one per chat, so order is kept
 
 PENDING = "sent_at IS NULL AND failed IS NULL"
@@ -49,7 +54,7 @@ class Owed:
     id: int
     msg: Msg
     attempts: int
-    created_at: int
+    due_at: int  # when it was first owed: written, or its `not_before` if later
 
 
 # Told that a user cannot be reached (they blocked the bot): a feature whose flow was
@@ -62,6 +67,9 @@ class Outbox:
         self.core = core
         self.gate = asyncio.Semaphore(max(1, core.settings.outbox_parallel_sends))
         self.on_unreachable: Unreachable | None = None
+        # Rows whose claim a sender in this process holds (so a claim never lapses under
+        # a send still in flight, which once sent a slow message twice).
+        self.in_flight: set[int] = set()
 
     async def claim(
         self, ids: list[int] | None = None, limit: int = CLAIM_BATCH, skip: Collection[int] = ()
@@ -76,11 +84,12 @@ class Outbox:
         now = self.core.now()
         # An operation's own few rows are claimed on the loop; a drain's search for each
         # chat's oldest owed row may read many rows, so it runs off the loop.
+        held = sorted(self.in_flight)  # read here: a job runs on the database thread
         if ids is not None:
             async with self.core.db.tx() as conn:
-                rows = await self._claim(conn, ids, limit, list(skip), now)
+                rows = await self._claim(conn, ids, limit, list(skip), held, now)
         else:
-            rows = await self.core.db.job(self._claim, ids, limit, list(skip), now)
+            rows = await self.core.db.job(self._claim, ids, limit, list(skip), held, now)
         # Each row is read alone, outside the transaction (a body may be a reference to
         # content, rendered now): one that cannot be read fails alone, with its reason.
         owed: list[Owed] = []
@@ -98,7 +107,9 @@ class Outbox:
             # The row's chat wins over the body's: a group that moved keeps its messages.
             if msg.chat_id != r["chat_id"]:
                 msg = dataclasses.replace(msg, chat_id=r["chat_id"])
-            owed.append(Owed(r["id"], msg, r["attempts"] + 1, r["created_at"]))
+            due = max(r["created_at"], r["not_before"] or 0)
+            owed.append(Owed(r["id"], msg, r["attempts"] + 1, due))
+            self.in_flight.add(r["id"])  # until its sender ends the claim (handlers/common)
         if broken:
             async with self.core.db.tx() as conn:
                 await conn.executemany(
@@ -107,7 +118,13 @@ class Outbox:
         return owed
 
     async def _claim(
-        self, conn: Conn, ids: list[int] | None, limit: int, skip: list[int], now: int
+        self,
+        conn: Conn,
+        ids: list[int] | None,
+        limit: int,
+        skip: list[int],
+        held: list[int],
+        now: int,
     ) -> list[Row]:
         # A user who blocked the bot is skipped until they come back (/start again).
         await conn.execute(
@@ -119,13 +136,16 @@ class Outbox:
         # holds back its chat's rows until its time comes.
         where = (
             "o.sent_at IS NULL AND o.failed IS NULL "
-            "AND o.claimed_at IS NULL "
+            "AND (o.claimed_at IS NULL OR o.claimed_at < ?) "
             "AND (o.not_before IS NULL OR o.not_before <= ?) "
             "AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.chat_id = o.chat_id "
             "AND p.id < o.id AND p.sent_at IS NULL AND p.failed IS NULL "
             "AND (p.not_before IS NULL OR p.not_before <= ?))"
         )
-        params: list[object] = [now, now]
+        params: list[object] = [now - CLAIM_LAPSE, now, now]
+        if held:
+            where += f" AND o.id NOT IN ({','.join('?' * len(held))})"
+            params += held
         if ids is not None:
             where += f" AND o.id IN ({','.join('?' * len(ids))})"
             params += ids
@@ -138,7 +158,8 @@ class Outbox:
         # head is claimable, so this changes no chat's order.
         rows = await fetch_all(
             conn,
-            f"SELECT o.id, o.chat_id, o.body, o.attempts, o.created_at FROM outbox o WHERE {where} "
+            f"SELECT o.id, o.chat_id, o.body, o.attempts, o.created_at, o.not_before "
+            f"FROM outbox o WHERE {where} "
             "ORDER BY o.attempts, o.id LIMIT ?",
             (*params, limit),
         )
@@ -165,12 +186,15 @@ class Outbox:
         )
 
     async def done(self, ids: list[int]) -> None:
-        """Mark rows sent and wipe their bodies (one statement, one round trip)."""
+        """Mark rows sent and wipe their bodies (one statement, one round trip). Patient,
+        like every write that ends a claim: another process's brief write lock (a backup)
+        must not leave a sent row owed, to go again, or a claim that never ends."""
         if not ids:
             return
         await self.core.db.execute_alone(
             f"UPDATE outbox SET sent_at = ?, body = NULL WHERE id IN ({','.join('?' * len(ids))})",
             (self.core.now(), *ids),
+            patient=True,
         )
 
     async def refused(self, owed: Owed, why: str) -> list[int]:
@@ -180,15 +204,16 @@ class Outbox:
           every other owed to the chat are given up, and a user is unreachable until
           they write to the bot again;
         - 'bad_request': Telegram will never take this message, even plainly: given up;
-        - 'retry' (429, network): released for the next sweep, until it is RETRY_FOR old.
+        - 'retry' (429, network): released for the next sweep, until it is RETRY_FOR old;
+        - 'error' (sending it failed in a way nobody foresaw): released, ERROR_TRIES times.
 
         Returns what was queued in answer (a partner told that a user cannot be reached).
         """
-        if why == "retry":
-            await self.failed(owed, why, final=False)
+        if why in ("retry", "error"):
+            await self.failed(owed, why, final=why == "error" and owed.attempts >= ERROR_TRIES)
             return []
         if why == "forbidden":
-            async with self.core.db.tx() as conn:
+            async with self.core.db.tx(patient=True) as conn:
                 await conn.execute(
                     f"UPDATE outbox SET failed = 'forbidden', body = NULL "
                     f"WHERE chat_id = ? AND {PENDING}",
@@ -207,7 +232,7 @@ class Outbox:
     async def failed(self, owed: Owed, why: str, *, final: bool) -> None:
         """Give up on a row (`final`, or retried for RETRY_FOR already), or release it to
         be tried again by the next drain (it still holds its chat's later rows back)."""
-        too_old = self.core.now() - owed.created_at >= RETRY_FOR.total_seconds()
+        too_old = self.core.now() - owed.due_at >= RETRY_FOR.total_seconds()
         if too_old and not final:
             log.error(
                 "outbox %s: given up after %s attempts over %s (chat %s)",
@@ -216,7 +241,7 @@ class Outbox:
                 RETRY_FOR,
                 owed.msg.chat_id,
             )
-        async with self.core.db.tx() as conn:
+        async with self.core.db.tx(patient=True) as conn:
             if final or too_old:
                 await conn.execute(
                     "UPDATE outbox SET failed = ?, body = NULL WHERE id = ?", (why, owed.id)
@@ -229,6 +254,7 @@ class Outbox:
         await self.core.db.execute_alone(
             "UPDATE outbox SET claimed_at = NULL, attempts = attempts - 1 WHERE id = ?",
             (owed.id,),
+            patient=True,
         )
 
     async def moved(self, old_chat: int, new_chat: int) -> None:
@@ -258,8 +284,3 @@ class Outbox:
         ):
             row = await cur.fetchone()
         return int(row[0]) if row else 0
-
-    async def unreachable(self, chat_id: int) -> None:
-        """A private chat answered Forbidden: the user blocked the bot."""
-        async with self.core.db.tx() as conn:
-            await conn.execute("UPDATE users SET reachable = 0 WHERE id = ?", (chat_id,))

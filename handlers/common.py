@@ -190,9 +190,12 @@ async def flush(bot: Bot, services: Services, ids: list[int] | None = None) -> i
         # One row per chat in a batch: chats may go in parallel without reordering, but
         # the outbox's gate bounds the sends in flight (and so the repeats after a crash).
         moved: list[int] = []
-        results = await asyncio.gather(
-            *(_send_owed(bot, services, owed, moved, unreachable) for owed in batch)
-        )
+        try:
+            results = await asyncio.gather(
+                *(_send_owed(bot, services, owed, moved, unreachable) for owed in batch)
+            )
+        finally:  # their senders are done with them, whatever happened
+            services.outbox.in_flight.difference_update(owed.id for owed in batch)
         sent += results.count("sent")
         if unreachable.is_set():
             return sent
@@ -232,19 +235,19 @@ async def _send_owed(
         if unreachable.is_set():
             await outbox.release(owed)
             return "retry"
-        ended = False
         try:
             result, message_id = await _try_owed(bot, services, owed, moved, unreachable)
-            ended = True
         except Exception as exc:  # a bug or a database error: this row alone waits
             log.error("outbox %s: could not be sent (%s)", owed.id, type(exc).__name__)
-            await outbox.refused(owed, "retry")
-            ended = True
-            return "retry"
-        finally:
-            if not ended:  # cancelled (shutting down): owed as before, for the next start
-                with suppress(Exception):
-                    await asyncio.shield(outbox.release(owed))
+            result, message_id = "retry", None
+            try:
+                await outbox.refused(owed, "error")
+            except Exception:  # not even that could be written: the claim lapses
+                log.error("outbox %s: its claim could not be ended; it lapses", owed.id)
+        except BaseException:  # cancelled (shutting down): owed as before, for the next start
+            with suppress(Exception):
+                await asyncio.shield(outbox.release(owed))
+            raise
     if result == "sent":
         try:
             await shown(bot, services, owed.msg, message_id)

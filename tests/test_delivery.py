@@ -5,9 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sqlite3
 from datetime import timedelta
 
+import pytest
+
+import bot.db
 from bot.messages import TAG, Msg, split_message
+from bot.outbox import CLAIM_LAPSE
 from playground.fakeapi import Fault, telegram_problem
 from playground.sim import Person, World
 from tests.helpers import checkin_now, pair_by_invite
@@ -202,6 +207,66 @@ async def test_a_send_still_in_flight_is_never_claimed_again(
     await first
     await world.tick()
     assert sum("for the soup" in t for t in world.texts(bob.id)) == 1
+
+
+async def test_a_sent_row_is_marked_sent_even_while_another_process_writes(
+    world: World, alice: Person, bob: Person, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Was: a backup or an admin shell holding the write lock for longer than the busy
+    timeout made both "sent" and "try again later" fail; the claim was never ended, Bob's
+    chat waited behind it until a restart, and everything he typed was handed back."""
+    monkeypatch.setattr(bot.db, "BUSY_TIMEOUT_MS", 50)  # 5 s in production
+    await pair_by_invite(world, alice, bob)
+    world.api.hold = bob.id
+    thanks = asyncio.create_task(world.send(alice, "/thanks for the tea"))
+    await world.api.holding.wait()  # Telegram has the message for Bob
+    other = sqlite3.connect(world.db_path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # another process writes, longer than the timeout
+    world.api.release.set()
+    db = services(world).core.db
+    await asyncio.sleep(0.2)  # four busy timeouts of real time (as tests/test_storage.py)
+    assert not thanks.done() and db.stats.busy_retries > 0  # it waits, it does not give up
+    other.execute("ROLLBACK")
+    other.close()
+    await thanks
+    await world.tick()
+    assert sum("for the tea" in t for t in world.texts(bob.id)) == 1
+    await owe(world, bob.id, "next")
+    await world.tick()
+    assert owed_texts(world, bob.id) == ["owed next"]  # nothing holds his chat back
+
+
+async def test_a_claim_whose_end_could_not_be_written_lapses(
+    world: World, alice: Person, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A claim whose end cannot be written at all (a disk error) is not held for ever:
+    once no sender holds it, it lapses after CLAIM_LAPSE and its chat goes on."""
+    outbox = services(world).outbox
+    real_done = outbox.done
+    failures = iter([sqlite3.OperationalError("disk I/O error")])
+
+    async def done_once_broken(ids: list[int]) -> None:
+        for exc in failures:
+            raise exc
+        await real_done(ids)
+
+    monkeypatch.setattr(outbox, "done", done_once_broken)
+    monkeypatch.setattr(outbox, "failed", _refusing)
+    await owe(world, alice.id, "first")
+    await owe(world, alice.id, "second")
+    await world.tick()  # "first" went out; that it did could not be written
+    assert owed_texts(world, alice.id) == ["owed first"]
+    monkeypatch.undo()
+    world.clock.advance(timedelta(seconds=60))
+    await world.tick()
+    assert owed_texts(world, alice.id) == ["owed first"]  # not yet: it may be in flight
+    world.clock.advance(timedelta(seconds=CLAIM_LAPSE))
+    await world.tick()
+    assert owed_texts(world, alice.id)[-1] == "owed second"  # the chat goes on
+
+
+async def _refusing(*args: object, **kwargs: object) -> None:
+    raise sqlite3.OperationalError("disk I/O error")
 
 
 async def test_sends_in_flight_are_bounded(world: World, alice: Person, bob: Person) -> None:
