@@ -24,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-from collections.abc import Awaitable, Callable, Collection
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -168,6 +168,21 @@ class Outbox:
             [(now, r["id"]) for r in rows],
         )
         return rows
+
+    async def behind(self, msg: Msg, before: Sequence[int]) -> int | None:
+        """A direct reply whose operation owed its chat something first (`before`: those
+        rows, flushed already) that could not go yet (it waits behind an older row's
+        retry): the reply is owed too, behind them (the new id), so it never overtakes
+        them. None: nothing of `before` waits for its chat, the reply may go at once."""
+        if not before:
+            return None
+        async with self.core.db.tx() as conn:
+            waiting = await conn.fetch_one(
+                f"SELECT 1 FROM outbox WHERE chat_id = ? AND {PENDING} "
+                f"AND id IN ({','.join('?' * len(before))}) LIMIT 1",
+                (msg.chat_id, *before),
+            )
+            return None if waiting is None else await self.core.queue(conn, msg)
 
     async def still_owed(self, row_id: int) -> bool:
         """Right before a claimed row is sent: it may have been settled meanwhile, while

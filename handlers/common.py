@@ -162,6 +162,12 @@ async def deliver(update: Update, context: ContextTypes.DEFAULT_TYPE, out: Outco
                     queued += moved or []
                 if not safe[msg.chat_id]:
                     continue
+            # Never ahead of what this operation owed its chat first, should that wait
+            # behind an older row's retry: then the reply is owed too, behind it.
+            waiting = await services.outbox.behind(msg, queued[:after])
+            if waiting is not None:
+                queued.append(waiting)
+                continue
             await shown(context.bot, services, msg, await _send_moving(context.bot, services, msg))
     finally:
         # What others are owed goes out even if the actor's own reply failed.

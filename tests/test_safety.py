@@ -13,6 +13,7 @@ import pytest
 from bot.services import Services
 from bot.summary import store
 from bot.summary.numbers import trend
+from playground.fakeapi import Fault
 from playground.sim import Person, World
 from tests.helpers import checkin_now, pair_by_invite
 from tests.test_conflict_flow import GROUP, pair_in_group
@@ -398,3 +399,24 @@ async def test_the_caring_reply_comes_before_the_next_question(
     texts = world.texts(alice.id)
     caring = max(n for n, t in enumerate(texts) if REPLY["self_harm"] in t)
     assert "2/5" in texts[-1] and caring == len(texts) - 2
+
+
+async def test_the_caring_reply_comes_first_even_behind_a_retry(
+    world: World, alice: Person, bob: Person
+) -> None:
+    """Was: with an older message to Alice waiting for a retry, the caring reply (owed)
+    had to wait behind it, but the next question (a direct reply) went at once: the help
+    lines arrived after it, at the next sweep. A reply never overtakes what its chat is
+    still owed."""
+    await pair_by_invite(world, alice, bob)
+    await checkin_now(world, alice)
+    world.api.faults.append(Fault("sendMessage", "network", chat_id=alice.id))
+    await world.send(bob, "/thanks for the tea")  # to Alice: waits for a retry
+    await world.press(alice, "4")
+    await world.send(alice, WORDS["self_harm"])
+    await world.tick()  # the retry
+    texts = world.texts(alice.id)
+    tea = max(n for n, t in enumerate(texts) if "for the tea" in t)
+    caring = max(n for n, t in enumerate(texts) if REPLY["self_harm"] in t)
+    question = max(n for n, t in enumerate(texts) if "2/5" in t)
+    assert tea < caring < question
