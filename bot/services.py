@@ -95,6 +95,16 @@ class Services:
             owner = await self.core.couple_by_group(conn, actor.chat_id)
         return "common.not_yours" if owner is not None else "common.not_this_group_press"
 
+    async def reachable(self, user_id: int, reachable: bool) -> Outcome:
+        """A private chat blocked or opened again, as Telegram reports it: the same path
+        for a user gone as a send Telegram refused (`Outbox.on_unreachable`), so a flow
+        waiting on them ends and whoever is left is told."""
+        await self.pairing.set_reachable(user_id, reachable)
+        out = Outcome()
+        if not reachable:
+            out.queued += await self.conflict.partner_unreachable(user_id)
+        return out
+
     async def forget_old_updates(self) -> None:
         """What nobody needs any more, pruned on every sweep (each is a bounded delete):
         handled update ids; outbox rows sent or given up a week ago (rows with a key stay,

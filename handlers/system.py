@@ -58,7 +58,7 @@ async def my_membership(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     now = change.new_chat_member.status in _PRESENT
     pairing = svc(context).pairing
     if chat.type == "private":
-        await pairing.set_reachable(chat.id, now)
+        await deliver(update, context, await svc(context).reachable(chat.id, now))
         return
     if now and not was:
         await deliver(update, context, await pairing.group_hello(actor_of(update)))

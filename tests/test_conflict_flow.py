@@ -466,11 +466,31 @@ async def test_the_speaker_is_told_when_the_listener_cannot_be_reached(
     await world.press(alice, "Done, over to Bob")
     assert "can't reach Bob" in world.last_text(alice.id)
     assert "didn't reach" in world.last_text(alice.id)
-    core = world.app.bot_data["services"].core if world.app else None
-    assert core is not None
-    async with core.db.tx() as conn:
-        row = await conn.fetch_one("SELECT state FROM conflict_conversations")
-    assert row is not None and row["state"] == "parked"  # paused, not waiting on Bob
+    # Ended, not paused: resuming would ask Bob to repeat back words he never got.
+    world.api.blocked.discard(bob.id)
+    await world.send(bob, "/start")
+    await world.send(bob, "/conflict")
+    assert "You already have a conversation open" not in world.last_text(bob.id)
+
+
+async def test_a_block_seen_as_an_update_ends_the_conversation_too(
+    world: World, alice: Person, bob: Person
+) -> None:
+    """Was: Telegram's own notice of a block (my_chat_member "kicked", sent at once)
+    only marked Bob unreachable: his rows were given up silently and Alice was told
+    "Bob is putting into words what they heard"."""
+    await pair_by_invite(world, alice, bob)
+    await world.send(alice, "/conflict money")
+    await world.press(bob, "Now is good")
+    await world.press(alice, "Alice speaks first")
+    await world.send(alice, "I feel anxious about bills")
+    _, done = world.find_button(alice.id, "Done, over to Bob")
+    world.api.blocked.add(bob.id)
+    await world.bot_membership(bob.id, bob, "member", "kicked")
+    assert "can't reach Bob" in world.last_text(alice.id)
+    assert world.api.last(alice.id).button_texts() == []  # no live buttons are left
+    await world.press_data(alice, done["callback_data"])  # the button she saw before
+    assert "earlier step" in toast(world)  # the conversation is over: nothing is relayed
 
 
 async def test_words_typed_before_the_step_arrived_are_handed_back(

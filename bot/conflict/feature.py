@@ -887,15 +887,17 @@ class Conflict(Feature):
         return await self._emit(conn, msgs, out, key)
 
     async def partner_unreachable(self, user_id: int) -> list[int]:
-        """`user_id` blocked the bot (Telegram refused a send): their open private
-        conversation pauses, and the other partner is told the truth: their last words
-        did not reach them. Returns the new outbox ids."""
+        """`user_id` blocked the bot (Telegram said so, or refused a send): their open
+        private conversation ends, since what they were sent is lost and resuming would
+        ask them to answer words they never got, and the other partner is told the
+        truth. Returns the new outbox ids."""
         async with self.core.db.tx() as conn:
             conv = await self.store.open_for_user(conn, user_id)
-            if conv is None or conv.in_group or conv.state not in m.ACTIVE:
+            if conv is None or conv.in_group:
                 return []
-            created = await self.store.created_at(conn, conv)
-            conv = await self._move(conn, conv, m.park(conv, self.core.now(), created))
+            now = self.core.now()
+            conv = await self._move(conn, conv, Move("ended", {"closed_at": now}))
+            queued = await self._clear_keyboards(conn, conv)
             other = conv.other(user_id)
             names = await self.views.names(conn, conv)
             told = await self.core.render(
@@ -909,7 +911,7 @@ class Conflict(Feature):
                     protect=True,
                 ),
             )
-            return await self.core.queue_all(conn, [told])
+            return queued + await self.core.queue_all(conn, [told])
 
     async def moved(self, conn: Conn, couple_id: int) -> list[int]:
         """The couple's group changed under an open conversation (bot/pairing.py,
