@@ -47,8 +47,9 @@ def token_hash(token: str) -> bytes:
     return hashlib.sha256(token.encode()).digest()
 
 
-# Told, in the same transaction, that a couple's group changed (Services wires it to
-# the conversation, which shows its step where it now is); returns new outbox ids.
+# Told, in the same transaction, that a conversation moved with its couple's group
+# (Services wires it to the conversation, which shows its step where it now is);
+# called with the conversation's id, returns new outbox ids.
 GroupChanged = Callable[[Conn, int], Awaitable[list[int]]]
 
 
@@ -735,15 +736,21 @@ class Pairing:
         await conn.execute("UPDATE couples SET group_chat_id = ? WHERE id = ?", (chat, couple.id))
         if old is None or old == chat:
             return []
-        await conn.execute(
-            "UPDATE conflict_conversations SET group_chat_id = ?, live_initiator = NULL, "
-            "live_partner = NULL WHERE couple_id = ? AND group_chat_id = ? "
+        held_there = await fetch_all(
+            conn,
+            "SELECT id FROM conflict_conversations WHERE couple_id = ? AND group_chat_id = ? "
             "AND state NOT IN ('closed', 'ended')",
-            (chat, couple.id, old),
+            (couple.id, old),
+        )
+        await conn.executemany(
+            "UPDATE conflict_conversations SET group_chat_id = ?, live_initiator = NULL, "
+            "live_partner = NULL WHERE id = ?",
+            [(chat, r["id"]) for r in held_there],
         )
         queued = await self.core.reroute_owed(conn, old, couple.users, why)
         if self.on_group_changed is not None:
-            queued += await self.on_group_changed(conn, couple.id)
+            for r in held_there:
+                queued += await self.on_group_changed(conn, r["id"])
         return queued
 
     async def _unlink_shared(self, conn: Conn, couple: Couple, chat_id: int, why: str) -> list[int]:

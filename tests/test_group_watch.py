@@ -344,3 +344,28 @@ async def test_a_row_claimed_before_the_group_was_unlinked_never_goes_there(
     await world.tick()
     for who in (alice, bob):
         assert world.said(who.id, "for-the-two-of-you")
+
+
+async def test_only_the_conversation_that_moved_is_shown_again(
+    world: World, alice: Person, bob: Person, carol: Person
+) -> None:
+    """Was: any open conversation of the couple was announced as moved and shown again
+    when their group changed, one held in private chats all along included."""
+    await pair_in_group(world, alice, bob)
+    await world.send(alice, "/conflict money")  # in private
+    await world.press(bob, "Now is good")
+    await world.press(alice, "Alice speaks first")
+    await joins(world, GROUP, alice, carol)
+    assert not world.said(alice.id, "goes on here now")
+
+
+async def test_a_conversation_not_yet_named_moves_without_a_word_to_the_partner(
+    world: World, alice: Person, bob: Person
+) -> None:
+    """Was: Bob was told 'Your conversation about “” goes on here now' about one he had
+    never been asked into; only Alice, who is naming it, is shown where it stands."""
+    await pair_in_group(world, alice, bob)
+    await world.send(alice, "/conflict", chat_id=GROUP)
+    await leaves(world, GROUP, bob)
+    assert not world.said(bob.id, "goes on here now")
+    assert "What would you like to talk about" in world.last_text(alice.id)

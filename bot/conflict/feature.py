@@ -913,24 +913,27 @@ class Conflict(Feature):
             )
             return queued + await self.core.queue_all(conn, [told])
 
-    async def moved(self, conn: Conn, couple_id: int) -> list[int]:
-        """The couple's group changed under an open conversation (bot/pairing.py,
-        `_set_group`): its step is shown where it now is, with a line saying so, so
-        nobody waits on a step they cannot see. A paused one shows when it resumes."""
-        conv = await self.store.open_for_couple(conn, couple_id)
-        if conv is None or conv.state in m.WAITING:
+    async def moved(self, conn: Conn, conversation_id: int) -> list[int]:
+        """The conversation moved with its couple's group (bot/pairing.py, `_set_group`):
+        its step is shown where it now is, with a line saying so, so nobody waits on a
+        step they cannot see. A paused one shows when it resumes; one still being named
+        is shown to its initiator alone (the partner has not been asked into it)."""
+        conv = await self.store.load(conn, conversation_id)
+        if conv is None or conv.state in m.WAITING or conv.state in m.FINAL:
             return []
-        names = await self.views.names(conn, conv)
-        told = await self.views.everyone(
-            conn,
-            conv,
-            lambda: self.core.t(
-                "conflict.moved",
-                topic=conv.topic,
-                round=conv.round,
-                where=self.views.where(conv, names),
-            ),
-        )
+        told: list[Msg] = []
+        if conv.state != "topic":
+            names = await self.views.names(conn, conv)
+            told = await self.views.everyone(
+                conn,
+                conv,
+                lambda: self.core.t(
+                    "conflict.moved",
+                    topic=conv.topic,
+                    round=conv.round,
+                    where=self.views.where(conv, names),
+                ),
+            )
         out = await self._emit(conn, told + await self.views.screens(conn, conv), Outcome())
         return out.queued
 
