@@ -139,38 +139,47 @@ def _prefix(word: str, budget: int) -> int:
     return len(word)
 
 
-def _line_pieces(line: str, budget: int) -> list[str]:
-    """A line longer than `budget` units as pieces of at most `budget`, cut at spaces (the
-    space is dropped), never inside a tag or an entity; a longer word is cut where it
-    must be."""
-    pieces: list[str] = []
+def _line_pieces(line: str, budget: int) -> list[tuple[str, str]]:
+    """A line longer than `budget` units as (joiner, piece) pairs of at most `budget`,
+    cut at spaces, never inside a tag or an entity; a longer word is cut where it must
+    be. The joiner is what the cut took out: " " for a space, "" inside a word, so two
+    pieces that fit one part again are joined back exactly as they were written."""
+    pieces: list[tuple[str, str]] = []
     current: list[str] = []
     size = 0
+    joiner = ""  # what goes back before the piece being built
+
+    def hand_over(tokens: list[str], after: str) -> None:
+        nonlocal joiner
+        if tokens:
+            pieces.append((joiner, "".join(tokens)))
+        joiner = after
+
     for token in _TOKEN.findall(line):
         n = units(token)
         # Make room: cut at the last space of what is pending, or hand all of it over.
         while current and size + n > budget:
             cut = max((k for k, tok in enumerate(current) if tok == " "), default=-1)
             if cut > 0:
-                pieces.append("".join(current[:cut]))
+                hand_over(current[:cut], " ")
                 current = current[cut + 1 :]
             else:
-                pieces.append("".join(current))
+                hand_over(current, "")
                 current = []
             size = sum(units(tok) for tok in current)
         # A word longer than a whole piece is cut (never a tag or an entity).
         while n > budget and token[0] not in "<&":
             k = _prefix(token, budget)
-            pieces.append(token[:k])
+            hand_over([token[:k]], "")
             token = token[k:]
             n = units(token)
         if token == " " and not current:
+            joiner = " "
             continue
         current.append(token)
         size += n
-    if current:
-        pieces.append("".join(current))
-    return [p for p in pieces if p]
+    hand_over(current, "")
+    return pieces
 
 
 def _opening(stack: list[tuple[str, str]]) -> str:
@@ -192,8 +201,8 @@ def split_message(text: str, limit: int = MESSAGE_LIMIT) -> list[str]:
         if units(line) <= budget:
             pieces.append(("\n", line))
             continue
-        for n, piece in enumerate(_line_pieces(line, budget)):
-            pieces.append(("\n" if n == 0 else " ", piece))
+        for n, (joiner, piece) in enumerate(_line_pieces(line, budget)):
+            pieces.append(("\n" if n == 0 else joiner, piece))
     chunks: list[str] = []
     open_at_start: list[tuple[str, str]] = []
     body = ""

@@ -70,6 +70,14 @@ def test_every_part_fits_as_telegram_counts_it() -> None:
         assert visible.count("\U0001f600") == text.count("\U0001f600")  # nothing lost
 
 
+def test_a_long_word_is_never_changed_by_a_cut() -> None:
+    """Was: a word longer than a piece was cut, and when both pieces fit one part again
+    they were joined with a space: a 3,900-character link arrived with a space in it."""
+    word = "https://example.org/" + "x" * 3880
+    assert split_message(word) == [word]
+    assert "".join(split_message("a " + word * 2)).replace("a ", "", 1) == word * 2
+
+
 async def test_a_reveal_of_notes_in_emoji_arrives_whole(
     world: World, alice: Person, bob: Person
 ) -> None:
