@@ -187,7 +187,7 @@ async def flush(bot: Bot, services: Services, ids: list[int] | None = None) -> i
     # still claimed are released untried and the drain ends (the next sweep tries again),
     # rather than every owed chat waiting out its own timeout. One chat's failure alone
     # (a slow upload) stops nothing, so it cannot hold the other chats back.
-    unreachable = _Outage()
+    drain = _Drain()
     while True:
         batch = await services.outbox.claim(ids, skip=tried)
         if not batch:
@@ -198,24 +198,27 @@ async def flush(bot: Bot, services: Services, ids: list[int] | None = None) -> i
         moved: list[int] = []
         try:
             results = await asyncio.gather(
-                *(_send_owed(bot, services, owed, moved, unreachable) for owed in batch)
+                *(_send_owed(bot, services, owed, moved, drain) for owed in batch)
             )
         finally:  # their senders are done with them, whatever happened
             services.outbox.in_flight.difference_update(owed.id for owed in batch)
         sent += results.count("sent")
-        if unreachable.is_set():
+        if drain.out_of_reach():
             return sent
         if ids is not None and moved:
             ids = ids + moved  # what an unlinked group was owed now goes privately, now
 
 
-class _Outage:
-    """Network failures in a row during one drain; OUTAGE_AFTER of them: give up for now."""
+class _Drain:
+    """What one drain has learned: network failures in a row (OUTAGE_AFTER of them end
+    it) and the couples' groups already found safe (who is in a group is read once per
+    drain, not once per row)."""
 
-    __slots__ = ("in_a_row",)
+    __slots__ = ("in_a_row", "safe_groups")
 
     def __init__(self) -> None:
         self.in_a_row = 0
+        self.safe_groups: set[int] = set()
 
     def failed(self) -> None:
         self.in_a_row += 1
@@ -223,12 +226,12 @@ class _Outage:
     def passed(self) -> None:
         self.in_a_row = 0
 
-    def is_set(self) -> bool:
+    def out_of_reach(self) -> bool:
         return self.in_a_row >= OUTAGE_AFTER
 
 
 async def _send_owed(
-    bot: Bot, services: Services, owed: Owed, moved: list[int], unreachable: _Outage
+    bot: Bot, services: Services, owed: Owed, moved: list[int], drain: _Drain
 ) -> str:
     """Send one owed message: 'sent', 'forbidden' (blocked), 'failed' (given up), 'retry',
     'moved' (its group was unlinked: it goes privately instead) or 'gone' (settled
@@ -238,11 +241,11 @@ async def _send_owed(
     never lets a claim lapse by time, so nothing it is still sending is sent twice."""
     outbox = services.outbox
     async with outbox.gate:
-        if unreachable.is_set():
+        if drain.out_of_reach():
             await outbox.release(owed)
             return "retry"
         try:
-            result, message_id = await _try_owed(bot, services, owed, moved, unreachable)
+            result, message_id = await _try_owed(bot, services, owed, moved, drain)
         except Exception as exc:  # a bug or a database error: this row alone waits
             log.error("outbox %s: could not be sent (%s)", owed.id, type(exc).__name__)
             result, message_id = "retry", None
@@ -263,7 +266,7 @@ async def _send_owed(
 
 
 async def _try_owed(
-    bot: Bot, services: Services, owed: Owed, moved: list[int], unreachable: _Outage
+    bot: Bot, services: Services, owed: Owed, moved: list[int], drain: _Drain
 ) -> tuple[str, int | None]:
     """One attempt at an owed row, and what it leaves: marked sent or refused (or, for
     'moved', failed with its group and owed privately instead)."""
@@ -272,7 +275,7 @@ async def _try_owed(
         return "gone", None
     try:
         if owed.msg.chat_id < 0:
-            rerouted = await _group_unsafe(bot, services, owed.msg.chat_id)
+            rerouted = await _group_unsafe(bot, services, owed.msg.chat_id, drain.safe_groups)
             if rerouted is not None:
                 moved += rerouted
                 return "moved", None
@@ -296,19 +299,24 @@ async def _try_owed(
     except (RetryAfter, TimedOut, NetworkError, TelegramError) as exc:
         log.warning("outbox %s: will retry after %s", owed.id, type(exc).__name__)
         if isinstance(exc, NetworkError):  # TimedOut too; BadRequest is caught above
-            unreachable.failed()
+            drain.failed()
         await outbox.refused(owed, "retry")
         return "retry", None
-    unreachable.passed()
+    drain.passed()
     # Marked at once: a crash can then repeat only the message in flight.
     await outbox.done([owed.id])
     return "sent", message_id
 
 
-async def _group_unsafe(bot: Bot, services: Services, chat_id: int) -> list[int] | None:
+async def _group_unsafe(
+    bot: Bot, services: Services, chat_id: int, safe: set[int] | None = None
+) -> list[int] | None:
     """Membership is re-checked before anything goes to a couple's group: exactly the two
     partners and the bot, or it is unlinked on the spot (bot/pairing.py) instead of sent
-    to, and what it was owed goes privately (the new outbox ids). None: it may be sent."""
+    to, and what it was owed goes privately (the new outbox ids). None: it may be sent.
+    `safe`: groups found safe earlier in the same drain, not asked about again."""
+    if safe is not None and chat_id in safe:
+        return None
     partners = await services.pairing.group_partners(chat_id)
     if partners is None:  # no couple's group: it holds nothing of a couple
         return None
@@ -320,7 +328,10 @@ async def _group_unsafe(bot: Bot, services: Services, chat_id: int) -> list[int]
         count = await bot.get_chat_member_count(chat_id)
     inspector = BotInspector(bot)
     present = count == 3 and all([await inspector.is_member(chat_id, u) for u in partners])
-    return await services.pairing.group_checked(chat_id, count, present)
+    verdict = await services.pairing.group_checked(chat_id, count, present)
+    if verdict is None and safe is not None:
+        safe.add(chat_id)
+    return verdict
 
 
 async def _send_moving(bot: Bot, services: Services, msg: Msg) -> int | None:

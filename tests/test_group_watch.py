@@ -330,7 +330,7 @@ async def test_a_row_claimed_before_the_group_was_unlinked_never_goes_there(
     """Was: a row claimed for the group, waiting for its turn to send, went out after a
     stranger's join had unlinked the group and rerouted it: once unlinked, the group was
     nobody's, and a group that is nobody's was sent to unchecked."""
-    from handlers.common import _Outage, _send_owed
+    from handlers.common import _Drain, _send_owed
     from tests.test_faults_sends import owe
 
     await pair_in_group(world, alice, bob)
@@ -339,7 +339,7 @@ async def test_a_row_claimed_before_the_group_was_unlinked_never_goes_there(
     [owed] = [o for o in await svc.outbox.claim() if o.msg.chat_id == GROUP]
     await joins(world, GROUP, alice, carol)  # unlinked; its rows go privately
     assert world.app is not None
-    await _send_owed(world.app.bot, svc, owed, [], _Outage())  # its turn comes
+    await _send_owed(world.app.bot, svc, owed, [], _Drain())  # its turn comes
     assert not world.said(GROUP, "for-the-two-of-you")
     await world.tick()
     for who in (alice, bob):
@@ -369,3 +369,23 @@ async def test_a_conversation_not_yet_named_moves_without_a_word_to_the_partner(
     await leaves(world, GROUP, bob)
     assert not world.said(bob.id, "goes on here now")
     assert "What would you like to talk about" in world.last_text(alice.id)
+
+
+async def test_who_is_in_a_group_is_read_once_per_drain(
+    world: World, alice: Person, bob: Person
+) -> None:
+    """Three reads (a count, both partners) before every row to the group: once a drain
+    has found the group safe, its later rows go without asking again."""
+    from tests.test_faults_sends import owe
+
+    await pair_in_group(world, alice, bob)
+    for n in range(3):
+        await owe(world, GROUP, f"part {n}")
+    before = len(world.api.calls_of("getChatMemberCount"))
+    await world.tick()
+    assert [t for t in world.texts(GROUP) if t.startswith("owed part")] == [
+        "owed part 0",
+        "owed part 1",
+        "owed part 2",
+    ]
+    assert len(world.api.calls_of("getChatMemberCount")) - before == 1
