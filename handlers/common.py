@@ -271,7 +271,10 @@ async def _try_owed(
     """One attempt at an owed row, and what it leaves: marked sent or refused (or, for
     'moved', failed with its group and owed privately instead)."""
     outbox = services.outbox
-    if not await outbox.still_owed(owed.id):  # settled while it waited for its turn
+    # A group's row may have been settled while it waited for its turn (rerouted when
+    # the group was unlinked). A private chat's cannot: only its head row is claimable,
+    # and nothing but its own sender settles that.
+    if owed.msg.chat_id < 0 and not await outbox.still_owed(owed.id):
         return "gone", None
     try:
         if owed.msg.chat_id < 0:
