@@ -173,6 +173,15 @@ async def a_reveal_owed_to_the_group(world: World, alice: Person, bob: Person) -
     assert not any(NOTE in t for t in world.texts(GROUP))
 
 
+async def the_note_reaches_only_the_partners(world: World, bob: Person) -> None:
+    """After the next sweep: the reveal owed to the group reached Bob privately, and
+    nothing of it the group."""
+    world.clock.advance(timedelta(minutes=5))
+    await world.tick()
+    assert not any(NOTE in t for t in world.texts(GROUP))
+    assert any(NOTE in t for t in world.texts(bob.id))
+
+
 async def test_a_partner_gone_and_a_stranger_unseen_count_three_too(
     world: World, alice: Person, bob: Person, carol: Person
 ) -> None:
@@ -200,10 +209,7 @@ async def test_a_group_the_bot_was_removed_from_gets_nothing_it_was_owed(
     await world.remove_bot(GROUP, alice)
     world.api.group_members[GROUP].add(carol.id)
     await world.add_bot(GROUP, carol)
-    world.clock.advance(timedelta(minutes=5))
-    await world.tick()
-    assert not any(NOTE in t for t in world.texts(GROUP))
-    assert any(NOTE in t for t in world.texts(bob.id))
+    await the_note_reaches_only_the_partners(world, bob)
 
 
 async def test_after_unpairing_their_group_gets_nothing_it_was_owed(
@@ -215,10 +221,7 @@ async def test_after_unpairing_their_group_gets_nothing_it_was_owed(
     await world.send(alice, "/unpair")
     await world.press(alice, "Yes")
     await joins(world, GROUP, alice, carol)
-    world.clock.advance(timedelta(minutes=5))
-    await world.tick()
-    assert not any(NOTE in t for t in world.texts(GROUP))
-    assert any(NOTE in t for t in world.texts(bob.id))
+    await the_note_reaches_only_the_partners(world, bob)
 
 
 async def test_a_conversation_follows_the_couple_to_their_new_group(
