@@ -10,10 +10,12 @@ The edge calls `claim`, sends each row, then `done` or `refused`. What holds
 - Each row is read, sent and marked alone: one that cannot be decrypted is marked
   failed ('unreadable') and the chat's next row goes on.
 - A claim is the live process's promise that a send is under way: its sender always
-  ends it (sent, refused, or released), so it is never taken for lost by time, which
-  once sent a slow send twice. `release_claims` runs at start: the process holds the
-  single-instance lock (bot/instance.py), so any claim left in the file belongs to a
-  process that died, and its rows go out at once.
+  ends it (sent, refused, or released; those writes wait out another process's lock),
+  and while a sender holds it (`in_flight`) it never lapses, which once sent a slow
+  send twice. Only a claim whose end could not be written and that nobody holds lapses,
+  after CLAIM_LAPSE. `release_claims` runs at start: the process holds the single-
+  instance lock (bot/instance.py), so any claim left in the file belongs to a process
+  that died, and its rows go out at once.
 - `gate` bounds the sends in flight in the whole process (`outbox_parallel_sends`,
   default 1): a crash can repeat at most that many messages, since Telegram has no
   idempotency key and a send is marked the moment Telegram confirms it.
@@ -185,9 +187,8 @@ class Outbox:
             return None if waiting is None else await self.core.queue(conn, msg)
 
     async def still_owed(self, row_id: int) -> bool:
-        """Right before a claimed row is sent: it may have been settled meanwhile, while
-        it waited for its turn (rerouted when its group was unlinked, given up when its
-        chat blocked the bot)."""
+        """Right before a claimed group row is sent: it may have been settled while it
+        waited for its turn (rerouted when its group was unlinked)."""
         async with self.core.db.look() as conn:
             row = await conn.fetch_one(
                 f"SELECT 1 FROM outbox WHERE id = ? AND {PENDING}", (row_id,)

@@ -237,8 +237,9 @@ async def _send_owed(
     'moved' (its group was unlinked: it goes privately instead) or 'gone' (settled
     elsewhere while it waited for its turn).
 
-    The row's claim ends here on every path (sent, refused or released): a live process
-    never lets a claim lapse by time, so nothing it is still sending is sent twice."""
+    The row's claim ends here on every path (sent, refused or released), and until it
+    does the row is in `Outbox.in_flight`, where no claim lapses: nothing this process
+    is still sending is claimed again and sent twice."""
     outbox = services.outbox
     async with outbox.gate:
         if drain.out_of_reach():
