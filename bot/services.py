@@ -45,7 +45,7 @@ class Services:
             core, on_agreement=self.promises.from_agreement, safety=self.safety
         )
         # A conversation shows its step wherever the couple's group change moved it, and
-        # pauses (telling the other) when a partner can no longer be reached.
+        # ends (telling the other) when a partner can no longer be reached.
         self.pairing.on_group_changed = self.conflict.moved
         self.outbox.on_unreachable = self.conflict.partner_unreachable
         self.summaries = Summaries(core)
