@@ -14,36 +14,28 @@ from tests.test_faults_sends import services
 OTHER = -600
 
 
+async def service_message(world: World, chat_id: int, by: Person, **change: object) -> None:
+    """A group's service message about its members, from `by`."""
+    message = {
+        "message_id": 9000 + len(world.api.calls),
+        "date": int(world.clock.now().timestamp()),
+        "chat": {"id": chat_id, "type": "group", "title": "Us"},
+        "from": by.as_user(),
+        **change,
+    }
+    await world.feed({"message": message})
+
+
 async def joins(world: World, chat_id: int, by: Person, *new: Person) -> None:
     """The service message a group sends when people are added."""
     world.api.group_members.setdefault(chat_id, set()).update(p.id for p in new)
-    await world.feed(
-        {
-            "message": {
-                "message_id": 9000 + len(world.api.calls),
-                "date": int(world.clock.now().timestamp()),
-                "chat": {"id": chat_id, "type": "group", "title": "Us"},
-                "from": by.as_user(),
-                "new_chat_members": [p.as_user() for p in new],
-            }
-        }
-    )
+    await service_message(world, chat_id, by, new_chat_members=[p.as_user() for p in new])
 
 
 async def leaves(world: World, chat_id: int, who: Person) -> None:
     """The service message a group sends when someone leaves."""
     world.api.group_members.get(chat_id, set()).discard(who.id)
-    await world.feed(
-        {
-            "message": {
-                "message_id": 9000 + len(world.api.calls),
-                "date": int(world.clock.now().timestamp()),
-                "chat": {"id": chat_id, "type": "group", "title": "Us"},
-                "from": who.as_user(),
-                "left_chat_member": who.as_user(),
-            }
-        }
-    )
+    await service_message(world, chat_id, who, left_chat_member=who.as_user())
 
 
 async def group_of(world: World, who: Person) -> int | None:
