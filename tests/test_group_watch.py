@@ -10,6 +10,7 @@ from tests.helpers import checkin_now, pair_by_invite
 from tests.test_checkin import answer_all
 from tests.test_conflict_flow import GROUP, pair_in_group, toast
 from tests.test_faults_sends import services
+from tests.test_group_outbox import to_the_floor
 
 OTHER = -600
 
@@ -221,13 +222,9 @@ async def test_a_conversation_follows_the_couple_to_their_new_group(
 ) -> None:
     """Was: linking a new group left the open conversation in the old one, which was
     nobody's: Carol, joining it, read Bob's paraphrase of Alice."""
-    await pair_in_group(world, alice, bob)
-    await world.send(bob, "/conflict the dishes", chat_id=GROUP)
-    await world.press(alice, "Now is good", chat_id=GROUP)
-    await world.press(bob, "Alice speaks first", chat_id=GROUP)
-    await world.send(alice, "I feel hurt about your mother", chat_id=GROUP)
+    await to_the_floor(world, alice, bob)  # Alice has spoken in their group
     await world.press(alice, "Done, over to Bob", chat_id=GROUP)
-    await world.send(bob, "You feel hurt about my mother", chat_id=GROUP)
+    await world.send(bob, "You feel overwhelmed by the dishes", chat_id=GROUP)
     new = world.make_group(-700, alice, bob)
     await world.add_bot(new, alice)
     await world.press(alice, "I'm in", chat_id=new)
@@ -237,8 +234,8 @@ async def test_a_conversation_follows_the_couple_to_their_new_group(
     before = len(world.texts(GROUP))
     await world.send(alice, "/conflict")  # in private: where does it stand?
     await world.press(alice, "Resume")
-    assert not any("mother" in t for t in world.texts(GROUP)[before:])
-    assert world.said(new, "mother")  # the step is shown where the couple now are
+    assert not any("overwhelmed" in t for t in world.texts(GROUP)[before:])
+    assert world.said(new, "overwhelmed")  # the step is shown where the couple now are
 
 
 async def test_a_partner_leaving_unlinks_the_group_at_once(
@@ -307,16 +304,12 @@ async def test_a_conversation_moved_out_of_an_unlinked_group_shows_its_step(
     """Was: both were told that conversations now come privately, but nothing showed
     Bob the step that waited for him (and his paraphrase typed in the old group was
     dropped): only /conflict and Resume brought it back."""
-    await pair_in_group(world, alice, bob)
-    await world.send(bob, "/conflict the dishes", chat_id=GROUP)
-    await world.press(alice, "Now is good", chat_id=GROUP)
-    await world.press(bob, "Alice speaks first", chat_id=GROUP)
-    await world.send(alice, "I feel hurt about your mother", chat_id=GROUP)
+    await to_the_floor(world, alice, bob)  # Alice has spoken in their group
     await world.press(alice, "Done, over to Bob", chat_id=GROUP)
     await joins(world, GROUP, alice, carol)
     assert world.said(bob.id, "what did you hear Alice say")
-    await world.send(bob, "You feel hurt about my mother")
-    assert world.said(alice.id, "You feel hurt about my mother")
+    await world.send(bob, "You feel overwhelmed by the dishes")
+    assert world.said(alice.id, "You feel overwhelmed by the dishes")
 
 
 async def test_a_row_claimed_before_the_group_was_unlinked_never_goes_there(
